@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -10,6 +11,8 @@ from typing import Literal
 logger = logging.getLogger(__name__)
 
 Severity = Literal["error", "warning", "info"]
+#: A file path or an item / catalog name.
+Source = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -52,19 +55,19 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
 
-    def add(self, severity: Severity, source: str, where: object, what: str, fix: str = "") -> None:
-        problem = Problem(severity, str(source), "" if where is None else str(where), what, fix)
+    def add(self, severity: Severity, source: Source, where: object, what: str, fix: str = "") -> None:
+        problem = Problem(severity, os.fspath(source), "" if where is None else str(where), what, fix)
         self.problems.append(problem)
         log = logger.warning if severity != "info" else logger.info
         log("%s", problem)
 
-    def error(self, source: str, where: object, what: str, fix: str = "") -> None:
+    def error(self, source: Source, where: object, what: str, fix: str = "") -> None:
         self.add("error", source, where, what, fix)
 
-    def warning(self, source: str, where: object, what: str, fix: str = "") -> None:
+    def warning(self, source: Source, where: object, what: str, fix: str = "") -> None:
         self.add("warning", source, where, what, fix)
 
-    def info(self, source: str, where: object, what: str, fix: str = "") -> None:
+    def info(self, source: Source, where: object, what: str, fix: str = "") -> None:
         self.add("info", source, where, what, fix)
 
     def count(self, key: str, n: int = 1) -> None:

@@ -1,0 +1,213 @@
+"""The ``agririsk`` command line. The only place that configures logging and exit codes.
+
+Exit codes: 0 success; 1 bad input (the message says what and where); 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger("agririsk")
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def add_region_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that reads a region takes (CONTRACTS.md §8)."""
+    parser.add_argument("region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)")
+    parser.add_argument(
+        "--workspace", type=Path, metavar="DIR",
+        help="cached per-item results and run records (default: .agririsk/ beside region.toml); "
+        "deleting it loses nothing but time",
+    )
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="pre-loan scores for every farmer of a region",
+        description="Pre-loan scores for every farmer: pd, score, grade, decision, reasons and "
+        "data_quality, from what was known on the as-of date (no imagery after it is read). "
+        "Writes scores.parquet (GeoParquet) and scores.csv to --out.",
+    )
+    add_region_options(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="decision date YYYY-MM-DD (default: season.start)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the outputs")
+    p.set_defaults(func=run_score)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="make the bundled sample region and run validate and score on it",
+        description="Makes the sample region (agririsk sample-region) in OUT/region, validates it "
+        "and scores it into OUT/scores, then prints a summary.",
+    )
+    p.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder (default: demo-output)")
+    p.add_argument("--seed", type=int, default=0, help="sample region seed (default 0)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.set_defaults(func=run_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agririsk",
+        description="Farm credit risk from satellite imagery, weather and farmer records. "
+        "Formats: CONTRACTS.md; each command has --help.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_demo(sub)
+    from agririsk.sample.cli import add_parser as add_sample
+
+    add_sample(sub)
+    from agririsk.inputs.cli_validate import add_parser as add_validate
+
+    add_validate(sub)
+    _add_score(sub)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if verbose == 0 else "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("agririsk")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    # per-row input problems are printed by the commands in one grouped report
+    logging.getLogger("agririsk.inputs.report").setLevel(logging.ERROR if verbose == 0 else level)
+
+
+def _progress(args: argparse.Namespace, label: str):  # noqa: ANN202
+    from agririsk._progress import Progress
+
+    return Progress(label, enabled=not args.quiet)
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from agririsk.export.tables import write_json, write_scores
+    from agririsk.pipeline import score_region
+    from agririsk.region import Region
+
+    region = Region.from_toml(args.region)
+    t0 = time.monotonic()
+    run = score_region(
+        region, as_of=args.as_of, workspace=args.workspace, workers=args.workers,
+        progress=_progress(args, "imagery items"),
+    )
+    personal = None
+    if args.include_personal_data:
+        from agririsk.inputs import read_farmers
+
+        personal = read_farmers(region.farmers_path, run.report, include_personal=True)
+        personal = personal[[c for c in ("farmer_id", "name", "national_id", "phone") if c in personal]]
+    paths = write_scores(run.scores, args.out, personal=personal)
+    write_json(
+        Path(args.out) / "score_report.json",
+        {
+            "region": region.name, "as_of": run.as_of, "past_seasons": [s.start.year for s in run.seasons],
+            "items_used": run.items_used, "farmers": len(run.scores),
+            "seconds": round(time.monotonic() - t0, 1),
+            "problems": run.report.to_records(), "counters": dict(run.report.counters),
+        },
+    )
+    _print_score_summary(run.scores, run.report)
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return EXIT_OK
+
+
+def _print_score_summary(scores, report) -> None:  # noqa: ANN001
+    n = len(scores)
+    print(f"\n{n} farmers scored")
+    grades = scores["grade"].replace("", "-").value_counts().sort_index()
+    print("  grade     " + "  ".join(f"{g}:{c}" for g, c in grades.items()))
+    decisions = scores["decision"].value_counts()
+    print("  decision  " + "  ".join(f"{d}:{c}" for d, c in decisions.items()))
+    ok = (scores["data_quality"] == "ok").sum()
+    print(f"  data ok   {ok} of {n}" + ("" if ok == n else f" ({n - ok} with limited evidence: see data_quality)"))
+    if scores["pd"].notna().any():
+        print(f"  mean pd   {scores['pd'].mean():.3f}   median score {scores['score'].median():.0f}")
+    if report.problems:
+        print(f"  input problems: {len(report.errors)} errors, {len(report.warnings)} warnings "
+              "(agririsk validate lists them)")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from agririsk.inputs.cli_validate import run as run_validate
+    from agririsk.sample import make_sample_region
+
+    out = Path(args.out)
+    t0 = time.monotonic()
+    print(f"1/3 making the sample region in {out / 'region'} (seed {args.seed})")
+    region_toml = make_sample_region(out / "region", seed=args.seed, progress=_progress(args, "sample items"))
+    print(f"    done in {time.monotonic() - t0:.0f}s\n2/3 validating {region_toml}")
+    vargs = argparse.Namespace(region=region_toml, workspace=None, quiet=args.quiet, verbose=args.verbose)
+    rc = run_validate(vargs)
+    if rc != EXIT_OK:
+        return rc
+    print(f"3/3 scoring into {out / 'scores'}")
+    sargs = argparse.Namespace(
+        region=region_toml, workspace=None, out=out / "scores", as_of=None, workers=args.workers,
+        include_personal_data=False, quiet=args.quiet, verbose=args.verbose,
+    )
+    rc = run_score(sargs)
+    print(f"\ndemo finished in {time.monotonic() - t0:.0f}s; scores in {out / 'scores' / 'scores.csv'}")
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    from agririsk.errors import AgririskError
+
+    try:
+        return int(args.func(args) or 0)
+    except AgririskError as exc:
+        print(f"agririsk: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("agririsk: interrupted; finished work is kept in the workspace, run again to resume.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into one paragraph
+        if args.debug:
+            raise
+        print(
+            f"agririsk: internal error: {type(exc).__name__}: {exc}. This is a bug in agririsk, not in "
+            "your files; run again with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The parcel × date table of a region: every item reduced once, cached in the workspace.
+
+Each item's per-parcel table is written to
+``workspace/items/<safe item id>-<key>.parquet`` (temporary file, then ``os.replace``),
+where ``key`` hashes the parcel set (ids + geometry WKB + CRS) and
+:data:`~agririsk.imagery.zonal.ALGORITHM_VERSION`. A rerun reads those files and opens
+no raster; a killed run keeps every item it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import rasterio
+from rasterio.errors import RasterioError
+
+from agririsk.errors import AgririskError
+from agririsk.imagery.stac import SceneItem
+from agririsk.imagery.zonal import COLUMNS, Grid, LabelCache, ParcelSet, zonal_item
+from agririsk.inputs.report import Report
+
+__all__ = ["parcel_series", "item_cache_path"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+#: Errors that make one item unusable without sinking the run.
+_ITEM_ERRORS = (RasterioError, AgririskError, OSError, ValueError)
+
+
+def item_cache_path(workspace: Path, item_id: str, key: str) -> Path:
+    """Where the per-parcel table of ``item_id`` for parcel-set ``key`` is cached."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", item_id)
+    if safe != item_id:  # keep distinct ids distinct after sanitising
+        safe += "_" + hashlib.sha256(item_id.encode()).hexdigest()[:8]
+    return Path(workspace) / "items" / f"{safe}-{key}.parquet"
+
+
+def parcel_series(
+    items: list[SceneItem],
+    parcels: gpd.GeoDataFrame,
+    workspace: Path,
+    *,
+    workers: int = 1,
+    progress: Progress | None = None,
+    report: Report | None = None,
+) -> pd.DataFrame:
+    """Per-parcel NDVI statistics for every item: the tidy parcel × date table.
+
+    Parameters
+    ----------
+    items : scenes from :func:`~agririsk.imagery.stac.load_items`.
+    parcels : one row per field with ``parcel_id`` and geometry, any CRS.
+    workspace : region workspace; per-item tables go to ``items/``, label rasters to ``labels/``.
+    workers : processes reducing items in parallel; results are identical for any value.
+    progress : called as ``progress(done, total)`` after each item (cached ones included).
+    report : an item whose assets cannot be read is reported as a warning and skipped;
+        counters ``imagery.items_computed``, ``imagery.items_cached``,
+        ``imagery.items_failed`` are kept.
+
+    Returns
+    -------
+    DataFrame with columns ``parcel_id, item_id, datetime, n_pixels, n_clear,
+    clear_fraction, ndvi_mean, ndvi_std, ndvi_mean_lowblue`` (see
+    :mod:`agririsk.imagery.zonal`), sorted by ``parcel_id``, ``datetime``, ``item_id``.
+    """
+    report = report if report is not None else Report()
+    workspace = Path(workspace)
+    pset = ParcelSet.from_frame(parcels)
+    total = len(items)
+    done = 0
+    frames: dict[str, pd.DataFrame] = {}
+    todo: list[SceneItem] = []
+    for item in items:
+        cached = _read_cache(item_cache_path(workspace, item.id, pset.key))
+        if cached is not None:
+            frames[item.id] = cached
+            report.count("imagery.items_cached")
+            done += 1
+            if progress:
+                progress(done, total)
+        else:
+            todo.append(item)
+
+    def finished(item: SceneItem, result: pd.DataFrame | str) -> None:
+        nonlocal done
+        done += 1
+        if isinstance(result, str):
+            report.warning(
+                item.assets["red"].href,
+                item.id,
+                f"item skipped: {result}",
+                "Check the asset exists and is a readable GeoTIFF; rerun to retry.",
+            )
+            report.count("imagery.items_failed")
+        else:
+            frames[item.id] = result
+            report.count("imagery.items_computed")
+        if progress:
+            progress(done, total)
+
+    if workers <= 1 or len(todo) <= 1:
+        cache = LabelCache(pset, workspace)
+        for item in todo:
+            finished(item, _compute(item, cache, workspace))
+    else:
+        _prime_labels(todo[0], LabelCache(pset, workspace))
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)),
+            initializer=_init_worker,
+            initargs=(pset, workspace),
+        ) as pool:
+            futures = {pool.submit(_worker_compute, item): item for item in todo}
+            for fut in as_completed(futures):
+                finished(futures[fut], fut.result())
+
+    ordered = [frames[i.id] for i in items if i.id in frames and len(frames[i.id])]
+    if not ordered:
+        return _empty()
+    out = pd.concat(ordered, ignore_index=True)
+    return out.sort_values(["parcel_id", "datetime", "item_id"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def _empty() -> pd.DataFrame:
+    df = pd.DataFrame({c: pd.Series(dtype="float64") for c in COLUMNS})
+    df["parcel_id"] = df["parcel_id"].astype("str")
+    df["item_id"] = df["item_id"].astype("str")
+    df["datetime"] = pd.Series(dtype="datetime64[ns, UTC]")
+    df["n_pixels"] = df["n_pixels"].astype("int64")
+    df["n_clear"] = df["n_clear"].astype("int64")
+    return df
+
+
+def _compute(item: SceneItem, cache: LabelCache, workspace: Path) -> pd.DataFrame | str:
+    """Reduce one item and cache it; a string describes why it failed."""
+    try:
+        table = zonal_item(item, cache)
+    except _ITEM_ERRORS as exc:
+        logger.debug("item %s failed", item.id, exc_info=True)
+        return f"{type(exc).__name__}: {exc}"
+    _write_cache(item_cache_path(workspace, item.id, cache.parcels.key), table)
+    return table
+
+
+def _prime_labels(item: SceneItem, cache: LabelCache) -> None:
+    """Build the label raster of ``item``'s grid before the pool starts.
+
+    Otherwise every worker would rasterize the same (usually only) grid at once.
+    Failures are left for the worker to report with the item.
+    """
+    try:
+        with rasterio.open(item.assets["red"].href) as ds:
+            cache.get(Grid.of(ds))
+    except _ITEM_ERRORS:
+        logger.debug("could not prime the label raster from %s", item.id, exc_info=True)
+
+
+def _read_cache(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several kinds for truncated/corrupt files
+        logger.warning("cached table %s unreadable (%s); recomputing", path, exc)
+        return None
+    if list(df.columns) != COLUMNS:
+        return None
+    return df
+
+
+def _write_cache(path: Path, table: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".parquet.part", dir=path.parent)
+    os.close(fd)
+    try:
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# --------------------------------------------------------------------------- worker processes
+
+_WORKER: dict[str, object] = {}  # per worker process: its label cache and workspace
+
+
+def _init_worker(pset: ParcelSet, workspace: Path) -> None:
+    _WORKER["cache"] = LabelCache(pset, workspace)
+    _WORKER["workspace"] = workspace
+
+
+def _worker_compute(item: SceneItem) -> pd.DataFrame | str:
+    cache = _WORKER["cache"]
+    assert isinstance(cache, LabelCache)
+    return _compute(item, cache, Path(str(_WORKER["workspace"])))

@@ -1,0 +1,189 @@
+"""The score run: region inputs → parcel time series → season indicators → farm features → pd.
+
+This is the thin orchestration layer the CLI and notebooks share; each step is a call into
+one room's public API (imagery, crop_models, scoring).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from agririsk.crop_models.seasons import relative_productivity, season_indicators
+from agririsk.errors import NoDataError
+from agririsk.imagery import SceneItem, load_items, parcel_series
+from agririsk.inputs import Report, read_farmers, read_loans, read_parcels
+from agririsk.region import Region, Season
+from agririsk.scoring.features import farm_features
+from agririsk.scoring.scorecard import ExpertScorecard, grade_of, pd_to_score
+
+__all__ = ["ScoreRun", "score_region", "past_seasons", "MAX_PAST_SEASONS"]
+
+logger = logging.getLogger(__name__)
+
+#: how many seasons back the pre-loan score looks
+MAX_PAST_SEASONS = 5
+#: a farm needs this many observed past seasons (or all there are, if fewer) for "ok"
+MIN_OBSERVED_SEASONS = 2
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ScoreRun:
+    """What a score run produced and what it was based on."""
+
+    scores: gpd.GeoDataFrame
+    as_of: dt.date
+    seasons: list[Season]
+    items_used: int
+    report: Report
+    parcel_seasons: pd.DataFrame = field(repr=False)
+
+
+def past_seasons(season: Season, as_of: dt.date, items: list[SceneItem], *, max_back: int = MAX_PAST_SEASONS) -> list[Season]:
+    """The financed season's window in earlier years that ended by ``as_of`` and have imagery.
+
+    Parameters
+    ----------
+    season : the season being financed.
+    as_of : the pre-loan decision date.
+    items : the imagery available on ``as_of``.
+    """
+    dates = pd.DatetimeIndex([it.datetime for it in items]).tz_convert(None).normalize() if items else pd.DatetimeIndex([])
+    out = []
+    for k in range(1, max_back + 1):
+        s = season.shifted_years(-k)
+        if s.end >= as_of:
+            continue
+        if ((dates >= pd.Timestamp(s.start)) & (dates <= pd.Timestamp(s.end))).any():
+            out.append(s)
+    return sorted(out, key=lambda s: s.start)
+
+
+def _in_any(item: SceneItem, seasons: list[Season]) -> bool:
+    day = item.datetime.tz_convert(None).date() if item.datetime.tzinfo else item.datetime.date()
+    return any(s.contains(day) for s in seasons)
+
+
+def _credit_history(region: Region, as_of: dt.date, farmer_ids: pd.Index, report: Report) -> pd.DataFrame | None:
+    if region.history_path is None:
+        return None
+    loans = read_loans(region.history_path, report, farmer_ids=set(farmer_ids))
+    ended = loans[pd.to_datetime(loans["season_end"]).dt.date < as_of]
+    g = ended.groupby("farmer_id")
+    return pd.DataFrame({"prior_loans": g.size(), "prior_defaults": g["defaulted"].sum()}).astype(float)
+
+
+def score_region(
+    region: Region,
+    *,
+    as_of: dt.date | None = None,
+    workspace: Path | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+    scorecard: ExpertScorecard | None = None,
+    report: Report | None = None,
+) -> ScoreRun:
+    """Pre-loan scores for every farmer of ``region`` from what was known on ``as_of``.
+
+    Parameters
+    ----------
+    region : the region.
+    as_of : decision date (default ``region.season.start``); no imagery acquired after it
+        is read.
+    workspace : where per-item parcel statistics are cached (default ``.agririsk/`` beside
+        region.toml).
+    workers : processes for the imagery reduction.
+    progress : called as ``progress(items_done, items_total)``.
+    scorecard : an unfitted :class:`ExpertScorecard` (default parameters if None).
+    report : collects input problems (a new one if None).
+
+    Returns
+    -------
+    ScoreRun whose ``scores`` has one row per farmer (CONTRACTS.md §7 columns plus the
+    indicators behind the score) and the farmer's fields as one MultiPolygon.
+    """
+    report = report if report is not None else Report()
+    as_of = as_of or region.season.start
+    workspace = Path(workspace) if workspace else region.default_workspace()
+    until = dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.UTC)
+
+    parcels = read_parcels(region.parcels_path, report)
+    farmers = read_farmers(region.farmers_path, report)
+    if farmers.empty:
+        raise NoDataError(f"{region.farmers_path}: no usable farmer rows; run 'agririsk validate' to see why.")
+    items = load_items(region.imagery_catalog, collection=region.imagery_collection, report=report, until=until)
+    seasons = past_seasons(region.season, as_of, items)
+    used = [it for it in items if _in_any(it, seasons)]
+    logger.info(
+        "as of %s: %d imagery items in %d past seasons (%s)",
+        as_of, len(used), len(seasons), ", ".join(str(s.start.year) for s in seasons) or "none",
+    )
+    if used and not parcels.empty:
+        series = parcel_series(used, parcels, workspace, workers=workers, progress=progress, report=report)
+    else:
+        series = pd.DataFrame(columns=["parcel_id", "datetime", "clear_fraction", "ndvi_mean"])
+    crops = parcels.set_index("parcel_id")["declared_crop"]
+    ps = relative_productivity(season_indicators(series, seasons), crops)
+
+    features = farm_features(
+        parcels, farmers, ps, credit_history=_credit_history(region, as_of, farmers["farmer_id"], report)
+    )
+    features["seasons_total"] = len(seasons)
+    quality = _data_quality(features, len(seasons))
+    scorable = quality.isin(["ok"]) | quality.str.startswith("limited")
+
+    card = scorecard if scorecard is not None else ExpertScorecard()
+    pd_ = pd.Series(np.nan, index=features.index)
+    reasons = pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
+    if scorable.any():
+        card.fit(features[scorable])
+        pd_[scorable] = card.predict_proba(features[scorable])[:, 1]
+        reasons.loc[scorable] = card.reasons(features[scorable]).to_numpy()
+    scores = pd.DataFrame(index=features.index)
+    scores["pd"] = pd_.round(4)
+    scores["score"] = np.where(pd_.notna(), pd_to_score(pd_.fillna(0.5).to_numpy()), np.nan)
+    scores["grade"] = grade_of(pd_.to_numpy())
+    decision = card.decide(pd_.to_numpy()) if hasattr(card, "intercept_") else np.full(len(pd_), "review")
+    scores["decision"] = np.where(quality == "ok", decision, "review")
+    scores = scores.join(reasons)
+    scores["data_quality"] = quality
+    scores = scores.join(features)
+    geoms = _farm_geometries(parcels).reindex(scores.index)
+    out = gpd.GeoDataFrame(scores.reset_index(), geometry=geoms.to_numpy(), crs=parcels.crs)
+    return ScoreRun(out, as_of, seasons, len(used), report, ps)
+
+
+def _data_quality(features: pd.DataFrame, n_seasons: int) -> pd.Series:
+    """``ok`` or a plain statement of why the score rests on too little evidence."""
+    need = min(MIN_OBSERVED_SEASONS, n_seasons)
+    observed = features["seasons_observed"].fillna(0).astype(int)
+    q = pd.Series("ok", index=features.index, dtype=object)
+    limited = observed < need
+    q[limited] = [f"limited imagery: {o} of {n_seasons} past seasons observed" for o in observed[limited]]
+    q[observed == 0] = (
+        f"no clear imagery of the fields in the {n_seasons} past seasons" if n_seasons else "no imagery before the as-of date"
+    )
+    q[features["n_parcels"] == 0] = "no parcels mapped for this farmer"
+    return q
+
+
+def _farm_geometries(parcels: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """Each farmer's fields as one MultiPolygon."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    def as_multi(geoms: gpd.GeoSeries) -> MultiPolygon:
+        polys: list[Polygon] = []
+        for g in geoms:
+            polys.extend(getattr(g, "geoms", [g]))
+        return MultiPolygon(polys)
+
+    return parcels.groupby("farmer_id")["geometry"].apply(as_multi)

@@ -1,0 +1,169 @@
+"""Farm features: one row per farmer, from parcels, their season indicators and the farmer record.
+
+``scoring`` knows nothing of pixels: it receives per-parcel, per-season indicators from
+:mod:`agririsk.crop_models` and turns them into farm-level numbers a scorecard can read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from agririsk.crop_models.crops import crop_table
+
+__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+#: below this peak percentile a season counts as a poor one for the farm
+POOR_SEASON_PCT = 20.0
+#: share of a farm's area that must be observed for the farm's season to count
+MIN_OBSERVED_AREA_SHARE = 0.5
+
+FEATURE_COLUMNS = [
+    "n_parcels",
+    "main_crop",
+    "mapped_area_ha",
+    "declared_area_ha",
+    "area_ratio",
+    "expected_revenue",
+    "loan_amount",
+    "loan_burden",
+    "seasons_total",
+    "seasons_observed",
+    "productivity_pct",
+    "poor_seasons",
+    "peak_ndvi_mean",
+    "peak_ndvi_cv",
+    "prior_loans",
+    "prior_defaults",
+    "thin_file",
+    "irrigated",
+    "insured",
+    "cooperative_member",
+]
+
+
+def mapped_area_ha(parcels: gpd.GeoDataFrame) -> pd.Series:
+    """Area of each parcel's geometry in hectares, computed in a local UTM projection.
+
+    Parameters
+    ----------
+    parcels : polygons in any CRS with a ``parcel_id`` column.
+
+    Returns
+    -------
+    Series indexed by ``parcel_id``.
+    """
+    projected = parcels.to_crs(parcels.estimate_utm_crs()) if parcels.crs.is_geographic else parcels
+    return pd.Series(projected.geometry.area.to_numpy() / 1e4, index=parcels["parcel_id"].to_numpy())
+
+
+def farm_features(
+    parcels: gpd.GeoDataFrame,
+    farmers: pd.DataFrame,
+    parcel_seasons: pd.DataFrame,
+    *,
+    credit_history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Aggregate parcel-season indicators and farmer records into one row per farmer.
+
+    Parameters
+    ----------
+    parcels : ``parcel_id``, ``farmer_id``, ``declared_crop``, ``declared_area_ha``, geometry.
+    farmers : the farmer table (``farmer_id``, ``loan_amount`` and optional columns of
+        CONTRACTS.md §4), without personal data.
+    parcel_seasons : output of :func:`agririsk.crop_models.seasons.relative_productivity`
+        for the past seasons only (nothing after the as-of date).
+    credit_history : optional per-farmer ``prior_loans`` / ``prior_defaults`` derived from the
+        loan history; used where farmers.csv leaves them empty.
+
+    Returns
+    -------
+    DataFrame indexed by ``farmer_id`` with :data:`FEATURE_COLUMNS`.
+
+    Notes
+    -----
+    - ``area_ratio`` = declared area / mapped area (sum over the farmer's parcels); a farmer
+      who declares 60 % more land than their fields cover has 1.6.
+    - ``expected_revenue`` = Σ mapped area × attainable yield × price of the declared crop
+      (``agririsk/data/crops.csv``); ``loan_burden`` = loan amount / expected revenue.
+    - ``productivity_pct``: area-weighted mean, over observed past seasons, of each field's
+      season-peak NDVI percentile among fields of the same crop (50 = median field).
+    - ``peak_ndvi_cv``: coefficient of variation of the farm's area-weighted season peak
+      across observed seasons (needs two), a measure of instability between years.
+    """
+    crops = crop_table()
+    p = pd.DataFrame(
+        {
+            "parcel_id": parcels["parcel_id"].to_numpy(),
+            "farmer_id": parcels["farmer_id"].to_numpy(),
+            "crop": parcels["declared_crop"].where(parcels["declared_crop"].isin(crops.index), "other").to_numpy(),
+            "declared_area_ha": pd.to_numeric(parcels.get("declared_area_ha"), errors="coerce").to_numpy()
+            if "declared_area_ha" in parcels
+            else np.nan,
+        }
+    )
+    p["mapped_area_ha"] = mapped_area_ha(parcels).to_numpy()
+    p["revenue"] = p["mapped_area_ha"] * p["crop"].map(crops["yield_t_ha"] * crops["price_per_t"])
+
+    by_farm = p.groupby("farmer_id")
+    out = pd.DataFrame(index=pd.Index(farmers["farmer_id"].astype(str), name="farmer_id"))
+    out["n_parcels"] = by_farm.size().reindex(out.index).fillna(0).astype(int)
+    out["main_crop"] = (
+        p.groupby(["farmer_id", "crop"])["mapped_area_ha"].sum().reset_index()
+        .sort_values("mapped_area_ha").groupby("farmer_id").tail(1).set_index("farmer_id")["crop"]
+    ).reindex(out.index)
+    out["mapped_area_ha"] = by_farm["mapped_area_ha"].sum().reindex(out.index)
+    declared = by_farm["declared_area_ha"].sum(min_count=1).reindex(out.index)
+    out["declared_area_ha"] = declared
+    out["area_ratio"] = declared / out["mapped_area_ha"]
+    out["expected_revenue"] = by_farm["revenue"].sum().reindex(out.index)
+    loans = farmers.set_index(farmers["farmer_id"].astype(str))["loan_amount"].astype(float)
+    out["loan_amount"] = loans.reindex(out.index)
+    out["loan_burden"] = out["loan_amount"] / out["expected_revenue"].where(out["expected_revenue"] > 0)
+
+    out = out.join(_season_aggregates(p, parcel_seasons))
+
+    rec = farmers.set_index(farmers["farmer_id"].astype(str))
+    for col in ("prior_loans", "prior_defaults"):
+        values = pd.to_numeric(rec[col], errors="coerce") if col in rec else pd.Series(np.nan, index=rec.index)
+        if credit_history is not None and col in credit_history:
+            values = values.fillna(credit_history[col].reindex(values.index))
+        out[col] = values.reindex(out.index).astype("Float64")
+    out["thin_file"] = out["prior_loans"].isna() | (out["prior_loans"] == 0)
+    for col in ("irrigated", "insured", "cooperative_member"):
+        out[col] = rec[col].reindex(out.index).astype("boolean") if col in rec else pd.NA
+    return out[FEATURE_COLUMNS]
+
+
+def _season_aggregates(p: pd.DataFrame, parcel_seasons: pd.DataFrame) -> pd.DataFrame:
+    """Farm-season aggregates (area-weighted), then across seasons."""
+    cols = ["seasons_total", "seasons_observed", "productivity_pct", "poor_seasons", "peak_ndvi_mean", "peak_ndvi_cv"]
+    if parcel_seasons.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="farmer_id"))
+    ps = parcel_seasons.merge(p[["parcel_id", "farmer_id", "mapped_area_ha"]], on="parcel_id", how="inner")
+    ps["w"] = ps["mapped_area_ha"].where(ps["observed"], 0.0)
+    ps["w_pct"] = ps["w"] * ps["peak_pct"].fillna(0)
+    ps["w_peak"] = ps["w"] * ps["peak_ndvi"].fillna(0)
+    fs = ps.groupby(["farmer_id", "season_start"]).agg(
+        w=("w", "sum"), w_pct=("w_pct", "sum"), w_peak=("w_peak", "sum"), area=("mapped_area_ha", "sum")
+    )
+    fs["observed"] = fs["w"] >= MIN_OBSERVED_AREA_SHARE * fs["area"]
+    fs["pct"] = (fs["w_pct"] / fs["w"]).where(fs["observed"])
+    fs["peak"] = (fs["w_peak"] / fs["w"]).where(fs["observed"])
+    g = fs.groupby("farmer_id")
+    agg = pd.DataFrame(
+        {
+            "seasons_total": g.size(),
+            "seasons_observed": g["observed"].sum().astype(int),
+            "productivity_pct": g["pct"].mean(),
+            "poor_seasons": g["pct"].apply(lambda s: int((s < POOR_SEASON_PCT).sum())),
+            "peak_ndvi_mean": g["peak"].mean(),
+            "peak_ndvi_cv": g["peak"].std(ddof=1) / g["peak"].mean(),
+        }
+    )
+    return agg[cols]

@@ -1,0 +1,269 @@
+"""Benchmark of the imagery hot path against the read-only floor (PERFORMANCE.md).
+
+Makes a synthetic Sentinel-2-like stack (uint16 red/NIR at 10 m, uint8 SCL at 20 m, tiled
+DEFLATE COGs, parcels in EPSG:4326), then times in fresh processes:
+
+- floor: merely reading red, NIR and SCL block by block (1 and 2 processes);
+- ``parcel_series`` cold (label raster built, nothing cached), workers 1 and 2;
+- ``parcel_series`` with label rasters on disk, workers 1 and 2;
+- a rerun that only reads the per-item cache.
+
+Ratios are against the 1-process floor measured in the same run.
+
+    python benchmarks/bench_zonal.py                 # 2048², 6 dates, 5000 parcels
+    python benchmarks/bench_zonal.py --size 4096 --dates 12 --parcels 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import resource
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def _affine(x0: float, y0: float, res: float):  # type: ignore[no-untyped-def]
+    from affine import Affine
+
+    return Affine(res, 0.0, x0, 0.0, -res, y0)
+
+
+def make_stack(
+    out: Path, size: int, dates: int, n_parcels: int, blocksize: int, seed: int = 0
+) -> None:
+    """Write ``dates`` items + ``catalog.json`` + ``parcels.parquet`` under ``out``."""
+    import geopandas as gpd
+    import rasterio.features
+    import rasterio.shutil  # noqa: F401  (agririsk.export.cog needs it imported)
+    import shapely
+
+    from agririsk.export.cog import write_cog
+
+    rng = np.random.default_rng(seed)
+    x0, y0, res = 600_000.0, 5_200_000.0, 10.0
+    side = int(np.ceil(np.sqrt(n_parcels)))
+    cell = size * res / side
+    boxes = []
+    for k in range(n_parcels):
+        i, j = divmod(k, side)
+        w, h = cell * rng.uniform(0.5, 0.9, 2)
+        dx, dy = rng.uniform(0, cell - w), rng.uniform(0, cell - h)
+        west, north = x0 + j * cell + dx, y0 - i * cell - dy
+        boxes.append(shapely.box(west, north - h, west + w, north))
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": [f"P{k:05d}" for k in range(n_parcels)]}, geometry=boxes, crs=32651
+    )
+    t10, t20 = _affine(x0, y0, res), _affine(x0, y0, 2 * res)
+    labels = rasterio.features.rasterize(
+        ((g, k + 1) for k, g in enumerate(boxes)),
+        out_shape=(size, size),
+        transform=t10,
+        dtype="int32",
+    )
+    vigour = np.concatenate([[0.1], rng.uniform(0.2, 0.8, n_parcels)])
+    features = []
+    for d in range(dates):
+        v = vigour[labels] * (0.6 + 0.4 * np.sin(d / max(dates - 1, 1) * np.pi))
+        red = (0.08 - 0.04 * v + rng.normal(0, 0.005, (size, size))) * 10_000 + 1_000
+        nir = (0.15 + 0.35 * v + rng.normal(0, 0.01, (size, size))) * 10_000 + 1_000
+        scl = np.full((size // 2, size // 2), 4, np.uint8)
+        yy, xx = np.ogrid[: size // 2, : size // 2]
+        for _ in range(8):  # round cloud blobs with shadows
+            cy, cx, r = rng.integers(0, size // 2, 2).tolist() + [
+                int(rng.integers(10, size // 16 + 11))
+            ]
+            scl[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 9
+            scl[(yy - cy - r) ** 2 + (xx - cx - r) ** 2 < r * r // 4] = 3
+        iid = f"S2_SYN_{d:02d}"
+        folder = out / iid
+        for name, arr, t in (("red", red, t10), ("nir", nir, t10)):
+            write_cog(
+                folder / f"{name}.tif",
+                np.clip(arr, 1, 65535).astype(np.uint16),
+                transform=t,
+                crs=32651,
+                nodata=0,
+                blocksize=blocksize,
+                overviews=False,
+            )
+        write_cog(
+            folder / "scl.tif",
+            scl,
+            transform=t20,
+            crs=32651,
+            nodata=0,
+            blocksize=blocksize,
+            overviews=False,
+        )
+        ext = [x0, y0 - size * res, x0 + size * res, y0]
+        geom = gpd.GeoSeries([shapely.box(*ext)], crs=32651).to_crs(4326).iloc[0]
+        rb = [{"nodata": 0, "scale": 0.0001, "offset": -0.1}]
+        features.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "id": iid,
+                "links": [],
+                "geometry": shapely.geometry.mapping(geom),
+                "bbox": list(geom.bounds),
+                "properties": {
+                    "datetime": f"2026-{5 + d // 3:02d}-{1 + 10 * (d % 3):02d}T02:30:00Z",
+                    "proj:epsg": 32651,
+                    "platform": "sentinel-2a",
+                },
+                "assets": {
+                    "red": {"href": f"./{iid}/red.tif", "raster:bands": rb},
+                    "nir": {"href": f"./{iid}/nir.tif", "raster:bands": rb},
+                    "scl": {"href": f"./{iid}/scl.tif"},
+                },
+            }
+        )
+    (out / "catalog.json").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features})
+    )
+    parcels.to_crs(4326).to_parquet(out / "parcels.parquet")
+
+
+def _floor_one(paths: list[str]) -> int:
+    import rasterio
+    from rasterio.windows import Window
+
+    n = 0
+    for p in paths:
+        with rasterio.open(p) as ds:
+            bh, bw = ds.block_shapes[0]
+            for r in range(0, ds.height, bh):
+                for c in range(0, ds.width, bw):
+                    n += ds.read(
+                        1, window=Window(c, r, min(bw, ds.width - c), min(bh, ds.height - r))
+                    ).size
+    return n
+
+
+def _floor(stack: Path, workers: int) -> float:
+    items = sorted(p for p in stack.iterdir() if p.is_dir())
+    jobs = [[str(i / "red.tif"), str(i / "nir.tif"), str(i / "scl.tif")] for i in items]
+    t = time.perf_counter()
+    if workers == 1:
+        for j in jobs:
+            _floor_one(j)
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            list(pool.map(_floor_one, jobs))
+    return time.perf_counter() - t
+
+
+def _series(stack: Path, workspace: str, workers: int) -> float:
+    import geopandas as gpd
+
+    from agririsk.imagery import load_items, parcel_series
+
+    parcels = gpd.read_parquet(stack / "parcels.parquet")
+    items = load_items(stack / "catalog.json")
+    t = time.perf_counter()
+    df = parcel_series(items, parcels, Path(workspace), workers=workers)
+    elapsed = time.perf_counter() - t
+    assert len(df) > 0
+    return elapsed
+
+
+def _in_child(fn, *args, method: str = "fork") -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds reported by ``fn``, peak RSS in MB of the child or its workers), in a new process.
+
+    Timings run in forked children of this lean parent (as the CLI's process pool would);
+    peak memory is the child's own high-water mark (``VmHWM``) or its workers' maximum.
+    """
+    ctx = mp.get_context(method)
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_runner, args=(queue, fn, args))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _runner(queue, fn, args) -> None:  # type: ignore[no-untyped-def]
+    seconds = fn(*args)
+    hwm = 0.0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = float(line.split()[1]) / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    queue.put((seconds, max(hwm, kids)))
+
+
+def _make(*args) -> float:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    make_stack(*args)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--size", type=int, default=2048, help="pixels per side at 10 m (default 2048)")
+    ap.add_argument("--dates", type=int, default=6)
+    ap.add_argument("--parcels", type=int, default=5000)
+    ap.add_argument("--blocksize", type=int, default=512, help="COG tile size (default 512)")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N runs per measurement")
+    ap.add_argument(
+        "--dir", type=Path, default=None, help="keep the stack here (reused if present)"
+    )
+    args = ap.parse_args()
+
+    base = args.dir or Path(tempfile.mkdtemp(prefix="bench_zonal_"))
+    stack = base / f"stack_{args.size}_{args.dates}_{args.parcels}_{args.blocksize}"
+    if not (stack / "catalog.json").is_file():
+        secs, _ = _in_child(
+            _make, stack, args.size, args.dates, args.parcels, args.blocksize, method="spawn"
+        )
+        print(f"made stack {stack} in {secs:.1f} s")
+    mpx = args.size**2 * args.dates / 1e6
+    print(
+        f"{args.size}² × {args.dates} dates ({mpx:.0f} Mpx of red), {args.parcels} parcels, "
+        f"tiles {args.blocksize}"
+    )
+
+    def best(fn, *a):  # type: ignore[no-untyped-def]
+        runs = [fn(*a) for _ in range(args.repeat)]
+        return min(runs, key=lambda r: r[0])
+
+    def fresh(workers: int, keep_labels: bool) -> tuple[float, float]:
+        ws = base / f"ws_{workers}"
+        if not keep_labels:
+            shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(ws / "items", ignore_errors=True)
+        return _in_child(_series, stack, str(ws), workers)
+
+    rows = []
+    floor1 = best(lambda: _in_child(_floor, stack, 1))
+    rows.append(("floor: read red, nir, scl block by block, 1 process", floor1))
+    rows.append(("floor: 2 processes", best(lambda: _in_child(_floor, stack, 2))))
+    for w in (1, 2):
+        rows.append(
+            (f"parcel_series workers={w}, cold (label raster built)", best(fresh, w, False))
+        )
+        rows.append((f"parcel_series workers={w}, label raster on disk", best(fresh, w, True)))
+    rows.append(
+        ("parcel_series rerun, all items cached", _in_child(_series, stack, str(base / "ws_1"), 1))
+    )
+
+    print(f"\n{'measurement':58s} {'s':>7s} {'× floor':>8s} {'peak MB':>8s}")
+    for name, (sec, peak) in rows:
+        print(f"{name:58s} {sec:7.2f} {sec / floor1[0]:8.2f} {peak:8.0f}")
+    print(f"\nfloor throughput: {mpx / floor1[0]:.0f} Mpx/s (red)")
+    if args.dir is None:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

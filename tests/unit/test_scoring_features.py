@@ -1,0 +1,98 @@
+"""Farm features from parcels, season indicators and farmer records."""
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from agririsk.scoring.features import farm_features, mapped_area_ha
+
+
+def _parcels():
+    # two 100 m x 100 m fields (1 ha each) for F1, one 200 m x 100 m (2 ha) for F2, in UTM 51N
+    geoms = [box(0, 0, 100, 100), box(200, 0, 300, 100), box(0, 200, 200, 300)]
+    return gpd.GeoDataFrame(
+        {
+            "parcel_id": ["P1", "P2", "P3"],
+            "farmer_id": ["F1", "F1", "F2"],
+            "declared_crop": ["maize", "maize", "soybean"],
+            "declared_area_ha": [1.0, 2.0, 2.0],
+        },
+        geometry=[g.buffer(0) for g in geoms],
+        crs="EPSG:32651",
+    ).set_geometry(gpd.GeoSeries(geoms, crs="EPSG:32651").translate(500000, 5_100_000))
+
+
+def _farmers():
+    return pd.DataFrame(
+        {
+            "farmer_id": ["F1", "F2", "F3"],
+            "loan_amount": [34500.0, 9000.0, 5000.0],
+            "prior_loans": [2, np.nan, np.nan],
+            "prior_defaults": [1, np.nan, np.nan],
+            "insured": [True, False, None],
+        }
+    )
+
+
+def _seasons(pcts_p1, pcts_p2, pcts_p3):
+    rows = []
+    for year, (a, b, c) in zip(
+        [2023, 2024], zip(pcts_p1, pcts_p2, pcts_p3, strict=True), strict=True
+    ):
+        for pid, pct in (("P1", a), ("P2", b), ("P3", c)):
+            rows.append(
+                {
+                    "parcel_id": pid,
+                    "season_start": dt.date(year, 4, 15),
+                    "season_end": dt.date(year, 10, 15),
+                    "observed": not np.isnan(pct),
+                    "peak_ndvi": 0.8 if not np.isnan(pct) else np.nan,
+                    "peak_pct": pct,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_mapped_area_ha__projected_and_geographic_agree():
+    p = _parcels()
+    a = mapped_area_ha(p)
+    b = mapped_area_ha(p.to_crs("EPSG:4326"))
+    assert a["P1"] == pytest.approx(1.0)
+    assert b["P3"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_farm_features__areas_revenue_and_burden():
+    f = farm_features(_parcels(), _farmers(), _seasons([10, 30], [30, 10], [60, 60]))
+    f1 = f.loc["F1"]
+    assert f1["mapped_area_ha"] == pytest.approx(2.0)
+    assert f1["area_ratio"] == pytest.approx(1.5)  # declared 3 ha on 2 ha of fields
+    # maize: 7.5 t/ha x 2300 CNY/t x 2 ha = 34,500
+    assert f1["expected_revenue"] == pytest.approx(34500.0)
+    assert f1["loan_burden"] == pytest.approx(1.0)
+    assert f1["productivity_pct"] == pytest.approx(20.0)  # (20 + 20) / 2, equal areas
+    assert f1["seasons_observed"] == 2
+
+
+def test_farm_features__farmer_without_parcels_has_no_imagery_features():
+    f3 = farm_features(_parcels(), _farmers(), _seasons([50, 50], [50, 50], [50, 50])).loc["F3"]
+    assert f3["n_parcels"] == 0
+    assert np.isnan(f3["loan_burden"])
+
+
+def test_farm_features__thin_file_and_history_fallback():
+    hist = pd.DataFrame({"prior_loans": [3.0], "prior_defaults": [0.0]}, index=["F2"])
+    f = farm_features(
+        _parcels(), _farmers(), _seasons([50, 50], [50, 50], [50, 50]), credit_history=hist
+    )
+    assert not f.loc["F2", "thin_file"] and f.loc["F2", "prior_loans"] == 3
+    assert f.loc["F3", "thin_file"]
+
+
+def test_farm_features__unobserved_season_not_counted():
+    f = farm_features(_parcels(), _farmers(), _seasons([np.nan, 40], [np.nan, 60], [50, np.nan]))
+    assert f.loc["F1", "seasons_observed"] == 1
+    assert f.loc["F1", "productivity_pct"] == pytest.approx(50.0)
