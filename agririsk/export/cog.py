@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from affine import Affine
 from rasterio.io import MemoryFile
 

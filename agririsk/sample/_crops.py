@@ -177,7 +177,9 @@ def water_limited_yield(rel_et: np.ndarray, ky: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - ky * (1.0 - rel_et), 0.0, 1.0)
 
 
-def heat_yield_factor(tmax: np.ndarray, t_axis: np.ndarray, peak: np.ndarray, threshold: float = 33.0) -> np.ndarray:
+def heat_yield_factor(
+    tmax: np.ndarray, t_axis: np.ndarray, peak: np.ndarray, threshold: float = 33.0
+) -> np.ndarray:
     """Yield loss to heat at flowering: -1 % per degree-day above ``threshold`` within +-10 d of peak.
 
     ``tmax`` is (days, fields), ``t_axis`` the day numbers of its rows.

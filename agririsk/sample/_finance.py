@@ -174,7 +174,10 @@ def simulate_loans(
     borrow[current_year] = np.ones(n, dtype=bool)
     markup = {y: rng.uniform(0.6, 1.4, n) for y in years}
     u = {y: rng.random(n) for y in years}
-    fs = {y: farm_seasons[farm_seasons["season"] == y].set_index("farmer").reindex(range(n)) for y in years}
+    fs = {
+        y: farm_seasons[farm_seasons["season"] == y].set_index("farmer").reindex(range(n))
+        for y in years
+    }
     loan = {y: np.round(fs[y]["cost_declared"].to_numpy() * markup[y], -2) for y in years}
     skill = farmers["skill"].to_numpy()
     ins = farmers["insured"].to_numpy(float)
@@ -230,5 +233,7 @@ def simulate_loans(
             )
         )
     loans = pd.concat(out, ignore_index=True)
-    logger.info("Default intercept a = %.3f; realised default rate %.3f", a, loans["defaulted"].mean())
+    logger.info(
+        "Default intercept a = %.3f; realised default rate %.3f", a, loans["defaulted"].mean()
+    )
     return loans, a

@@ -93,7 +93,10 @@ class CloudLayer:
 
 
 def cloud_layer(
-    rng: np.random.Generator, shape20: tuple[int, int], cover: float, shadow_shift_px: tuple[float, float]
+    rng: np.random.Generator,
+    shape20: tuple[int, int],
+    cover: float,
+    shadow_shift_px: tuple[float, float],
 ) -> CloudLayer:
     """Clouds as a thresholded smooth field; the shadow is the same field displaced.
 
@@ -125,7 +128,9 @@ def cloud_layer(
     if rng.random() < 0.15:
         g = smooth_field(rng, shape20, 120.0, octaves=2)
         cirrus = (np.clip(g - 0.6, 0, None) * 0.12).astype(np.float32)
-    return CloudLayer(alpha=np.ascontiguousarray(alpha), shadow=np.ascontiguousarray(shadow), cirrus=cirrus)
+    return CloudLayer(
+        alpha=np.ascontiguousarray(alpha), shadow=np.ascontiguousarray(shadow), cirrus=cirrus
+    )
 
 
 def scl_from_scene(

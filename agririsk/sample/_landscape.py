@@ -115,7 +115,9 @@ def _subdivide(
                 dry = ~wet.any(axis=1 if along_rows else 0)
                 edges = np.flatnonzero(np.diff(np.r_[0, dry.astype(np.int8), 0]))
                 for a, b in zip(edges[::2], edges[1::2], strict=True):
-                    pr = (fr0 + a, fr0 + b, fc0, fc1) if along_rows else (fr0, fr1, fc0 + a, fc0 + b)
+                    pr = (
+                        (fr0 + a, fr0 + b, fc0, fc1) if along_rows else (fr0, fr1, fc0 + a, fc0 + b)
+                    )
                     if b - a >= 5 and (pr[1] - pr[0]) * (pr[3] - pr[2]) >= 40:
                         fields.append((*pr, k))
     return fields
@@ -204,7 +206,9 @@ def build_landscape(rng: np.random.Generator, size: int, n_parcels: int) -> Land
             lc[r0:r1, c0:c1] = GRASSLAND  # margins not covered by any field
     sub_seed = int(rng.integers(2**31))
     for attempt in range(8):
-        fields = _subdivide(np.random.default_rng([sub_seed, attempt]), blocks, target_px, near_water)
+        fields = _subdivide(
+            np.random.default_rng([sub_seed, attempt]), blocks, target_px, near_water
+        )
         if len(fields) >= n_parcels * 1.05 or target_px <= 40:
             break
         target_px = max(target_px * len(fields) / (n_parcels * 1.12), 40.0)
@@ -239,7 +243,10 @@ def build_landscape(rng: np.random.Generator, size: int, n_parcels: int) -> Land
     if n_fields < n_parcels:
         logger.warning(
             "Only %d fields fit on a %d px grid; writing %d parcels instead of %d.",
-            n_fields, size, n_fields, n_parcels,
+            n_fields,
+            size,
+            n_fields,
+            n_parcels,
         )
     lc[(unit < n_fields) & (unit >= 0)] = CROPLAND_OTHER
     parcel_px = np.zeros(shape, dtype=bool)
@@ -268,7 +275,9 @@ def build_landscape(rng: np.random.Generator, size: int, n_parcels: int) -> Land
     built = lc == BUILT_UP
     albedo[built] += 0.25 * rng.standard_normal(int(built.sum())).astype(np.float32)
     np.clip(albedo, 0.5, 1.8, out=albedo)
-    return Landscape(landcover=lc, unit=unit, fields=fdf.reset_index(drop=True), texture=texture, albedo=albedo)
+    return Landscape(
+        landcover=lc, unit=unit, fields=fdf.reset_index(drop=True), texture=texture, albedo=albedo
+    )
 
 
 def parcel_rectangles(
@@ -288,7 +297,12 @@ def parcel_rectangles(
     c0 = fields["c0"].to_numpy(float) + inset_px
     c1 = fields["c1"].to_numpy(float) - inset_px
     corners = np.stack(
-        [np.stack([c0, r0], -1), np.stack([c1, r0], -1), np.stack([c1, r1], -1), np.stack([c0, r1], -1)],
+        [
+            np.stack([c0, r0], -1),
+            np.stack([c1, r0], -1),
+            np.stack([c1, r1], -1),
+            np.stack([c0, r1], -1),
+        ],
         axis=1,
     )
     corners += rng.uniform(-jitter_px, jitter_px, corners.shape)

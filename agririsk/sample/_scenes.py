@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio.shutil  # noqa: F401  (agririsk.export.cog uses rasterio.shutil without importing it)
 import shapely
 from affine import Affine
 from pyproj import Transformer
@@ -67,7 +66,9 @@ def _special_units(doy: float, wet: float) -> tuple[np.ndarray, np.ndarray, np.n
 
 def _unit_tables(ctx: SceneContext, day: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     doy = float(day.timetuple().tm_yday)
-    rain2 = float(ctx.regional_rain.reindex(pd.date_range(day - dt.timedelta(days=2), day)).fillna(0).sum())
+    rain2 = float(
+        ctx.regional_rain.reindex(pd.date_range(day - dt.timedelta(days=2), day)).fillna(0).sum()
+    )
     wet = 1.0 - 0.3 * min(rain2 / 10.0, 1.0)  # wet soil is darker
     ndvi, flood, harvested = field_state(doy, ctx.seasons[day.year])
     bg = np.where(harvested[:, None], im.STUBBLE, im.SOIL) * wet
@@ -77,7 +78,9 @@ def _unit_tables(ctx: SceneContext, day: dt.date) -> tuple[np.ndarray, np.ndarra
     return np.r_[ndvi, s_ndvi], np.vstack([veg, s_veg]), np.vstack([bg, s_bg])
 
 
-def _footprint(ctx: SceneContext, shape: tuple[int, int], wedge_tri: list | None) -> shapely.Polygon:
+def _footprint(
+    ctx: SceneContext, shape: tuple[int, int], wedge_tri: list | None
+) -> shapely.Polygon:
     h, w = shape
     poly = shapely.box(0, 0, w, h)
     if wedge_tri is not None:
@@ -94,7 +97,9 @@ def _footprint(ctx: SceneContext, shape: tuple[int, int], wedge_tri: list | None
     return shapely.transform(shapely.segmentize(poly, max(w, h) / 4), to_lonlat)
 
 
-def render_and_write(ctx: SceneContext, index: int, acq: Acquisition, imagery_dir: Path) -> tuple[dict, dict]:
+def render_and_write(
+    ctx: SceneContext, index: int, acq: Acquisition, imagery_dir: Path
+) -> tuple[dict, dict]:
     """Render one acquisition, write its six COGs, return (STAC item, truth stats)."""
     rng = np.random.default_rng([ctx.seed, 7919, index])
     ls = ctx.landscape
@@ -141,19 +146,40 @@ def render_and_write(ctx: SceneContext, index: int, acq: Acquisition, imagery_di
             dn = im.reflectance_to_dn(r)
             if wedge is not None:
                 dn[wedge[0][::2, ::2]] = 0
-            write_cog(item_dir / f"{key}.tif", dn, transform=t20, crs=f"EPSG:{EPSG}", nodata=0,
-                      blocksize=256, overviews=False)
+            write_cog(
+                item_dir / f"{key}.tif",
+                dn,
+                transform=t20,
+                crs=f"EPSG:{EPSG}",
+                nodata=0,
+                blocksize=256,
+                overviews=False,
+            )
         else:
             dn = im.reflectance_to_dn(r)
             if wedge is not None:
                 dn[wedge[0]] = 0
-            write_cog(item_dir / f"{key}.tif", dn, transform=t10, crs=f"EPSG:{EPSG}", nodata=0,
-                      blocksize=256, overviews=False)
+            write_cog(
+                item_dir / f"{key}.tif",
+                dn,
+                transform=t10,
+                crs=f"EPSG:{EPSG}",
+                nodata=0,
+                blocksize=256,
+                overviews=False,
+            )
         del r, r4, dn
     if wedge is not None:
         scl[wedge[0][::2, ::2]] = im.SCL_NODATA
-    write_cog(item_dir / "scl.tif", scl, transform=t20, crs=f"EPSG:{EPSG}", nodata=0,
-              blocksize=256, overviews=False)
+    write_cog(
+        item_dir / "scl.tif",
+        scl,
+        transform=t20,
+        crs=f"EPSG:{EPSG}",
+        nodata=0,
+        blocksize=256,
+        overviews=False,
+    )
 
     valid = scl != im.SCL_NODATA
     cloud_pct = 100.0 * float(np.isin(scl[valid], (8, 9, 10)).mean()) if valid.any() else 100.0

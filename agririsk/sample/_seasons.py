@@ -52,15 +52,15 @@ def assign_crops(
 
 
 def _hail_hits(rng: np.random.Generator, xy_m: np.ndarray, extent_m: float) -> np.ndarray:
-    """Fields under a hail swath this season: storms ~ Poisson(0.5 per 5 km square)."""
+    """Fields under a hail swath this season: storms ~ Poisson(0.45 per 5 km of region side)."""
     hit = np.zeros(len(xy_m), dtype=bool)
-    n_storms = rng.poisson(0.5 * max(extent_m / 5120.0, 1.0) ** 1.0)
+    n_storms = rng.poisson(0.45 * max(extent_m / 5120.0, 1.0))
     centre = xy_m.mean(axis=0) if len(xy_m) else np.zeros(2)
     for _ in range(n_storms):
         theta = rng.uniform(0, np.pi)
         normal = np.array([np.cos(theta), np.sin(theta)])
         offset = rng.uniform(-0.5, 0.5) * extent_m
-        width = rng.uniform(250, 700)
+        width = rng.uniform(200, 500)
         d = np.abs((xy_m - centre) @ normal - offset)
         hit |= (d < width / 2) & (rng.random(len(xy_m)) < 0.7)
     return hit
@@ -107,9 +107,15 @@ def simulate_seasons(
     for year, crop_names in crops_by_year.items():
         cp = crops.loc[crop_names]
         w = d[(d["date"].dt.year == year) & d["date"].dt.day_of_year.between(*WINDOW)]
-        tmin = w.pivot(index="date", columns="station_id", values="tmin_c")[list(st_index)].to_numpy()
-        tmax = w.pivot(index="date", columns="station_id", values="tmax_c")[list(st_index)].to_numpy()
-        rain = w.pivot(index="date", columns="station_id", values="precip_mm")[list(st_index)].to_numpy()
+        tmin = w.pivot(index="date", columns="station_id", values="tmin_c")[
+            list(st_index)
+        ].to_numpy()
+        tmax = w.pivot(index="date", columns="station_id", values="tmax_c")[
+            list(st_index)
+        ].to_numpy()
+        rain = w.pivot(index="date", columns="station_id", values="precip_mm")[
+            list(st_index)
+        ].to_numpy()
         doy = np.arange(WINDOW[0], WINDOW[0] + len(tmin))
         ra = np.stack([extraterrestrial_radiation(doy, lat) for lat in stations["lat"]], axis=1)
         et0 = hargreaves_et0(tmin, tmax, ra)
@@ -128,7 +134,12 @@ def simulate_seasons(
         is_rice = crop_names == "rice"
         unlimited = unlimited_farm | is_rice
         rel_et, stress_days = water_balance(
-            et0[:, fst], rain[:, fst], sow - WINDOW[0], cp, fields["taw_mm"].to_numpy(float), unlimited
+            et0[:, fst],
+            rain[:, fst],
+            sow - WINDOW[0],
+            cp,
+            fields["taw_mm"].to_numpy(float),
+            unlimited,
         )
         ry_water = water_limited_yield(rel_et, cp["ky"].to_numpy(float))
         ry_heat = heat_yield_factor(tmax[:, fst], doy.astype(float), peak)
@@ -146,9 +157,9 @@ def simulate_seasons(
         event_doy[event == 1] = hail_day
         summer = (doy >= 152) & (doy < 244)
         big = rain[summer].max(axis=1)
-        if big.max() > 40:
+        if big.max() > 45:
             flood_day = int(doy[summer][int(np.argmax(big))])
-            low = (fields["dist_water_m"].to_numpy(float) < 350) & (rng.random(n) < 0.45)
+            low = (fields["dist_water_m"].to_numpy(float) < 250) & (rng.random(n) < 0.3)
             low |= rng.random(n) < 0.004  # waterlogged depressions
             sel = low & (event == 0) & (sow < flood_day) & (harvest > flood_day)
             event[sel] = 2
@@ -207,8 +218,13 @@ def field_state(doy: float, s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     ``s`` holds one season's columns of :func:`simulate_seasons` as arrays.
     """
     ndvi = crop_ndvi(
-        doy, s["sow_doy"], s["emergence_days"], s["days_to_peak"], s["harvest_doy"],
-        s["ndvi_peak"], s["senescence_shift"],
+        doy,
+        s["sow_doy"],
+        s["emergence_days"],
+        s["days_to_peak"],
+        s["harvest_doy"],
+        s["ndvi_peak"],
+        s["senescence_shift"],
     )
     ev, ed = s["event"], s["event_doy"]
     since = doy - ed
@@ -227,4 +243,3 @@ def field_state(doy: float, s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     ndvi = np.where(none, NDVI_SOIL + weeds, ndvi)
     harvested = (doy >= s["harvest_doy"]) & ~none
     return ndvi, flood, harvested
-

@@ -69,7 +69,9 @@ def acquisitions(rng: np.random.Generator, years: list[int]) -> list[Acquisition
     return out
 
 
-def sun_angles(date: dt.date, lat_deg: float, local_solar_hour: float = 10.75) -> tuple[float, float]:
+def sun_angles(
+    date: dt.date, lat_deg: float, local_solar_hour: float = 10.75
+) -> tuple[float, float]:
     """Solar zenith and azimuth (degrees, azimuth clockwise from north) at overpass.
 
     Notes
@@ -113,7 +115,12 @@ def item_document(
             "title": f"{common} ({name}) - {res}m",
             "roles": ["data", "reflectance"],
             "eo:bands": [
-                {"name": name, "common_name": common, "center_wavelength": cw, "full_width_half_max": fwhm}
+                {
+                    "name": name,
+                    "common_name": common,
+                    "center_wavelength": cw,
+                    "full_width_half_max": fwhm,
+                }
             ],
             "raster:bands": [
                 {

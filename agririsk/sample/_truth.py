@@ -119,9 +119,23 @@ def write_truth(
     ps["ry_water"] = ps["ry_water"].round(4)
     ps["ry_heat"] = ps["ry_heat"].round(4)
     cols = [
-        "parcel_id", "farmer_id", "season", "true_crop", "declared_crop", "crop_mismatch",
-        "sowing_date", "emergence_date", "peak_date", "harvest_date", "event", "event_date",
-        "relative_yield", "water_stress", "ry_water", "ry_heat", "stress_days",
+        "parcel_id",
+        "farmer_id",
+        "season",
+        "true_crop",
+        "declared_crop",
+        "crop_mismatch",
+        "sowing_date",
+        "emergence_date",
+        "peak_date",
+        "harvest_date",
+        "event",
+        "event_date",
+        "relative_yield",
+        "water_stress",
+        "ry_water",
+        "ry_heat",
+        "stress_days",
     ]
     _csv(ps[cols], truth / "parcel_seasons.csv")
 
@@ -139,7 +153,9 @@ def write_truth(
     )
     _csv(tf, truth / "farmers.csv")
     _csv(loans, truth / "defaults.csv")
-    mm = parcels.loc[parcels["crop_mismatch"] == 1, ["parcel_id", "farmer_id", "declared_crop", "true_crop_2026"]]
+    mm = parcels.loc[
+        parcels["crop_mismatch"] == 1, ["parcel_id", "farmer_id", "declared_crop", "true_crop_2026"]
+    ]
     _csv(mm.rename(columns={"true_crop_2026": "true_crop"}), truth / "crop_mismatch.csv")
     (truth / "model.txt").write_text(f"default_intercept = {intercept:.6f}\n")
 

@@ -57,8 +57,13 @@ def extraterrestrial_radiation(doy: np.ndarray, lat_deg: float) -> np.ndarray:
     dr = 1 + 0.033 * np.cos(2 * np.pi * doy / 365)
     delta = 0.409 * np.sin(2 * np.pi * doy / 365 - 1.39)
     ws = np.arccos(np.clip(-np.tan(phi) * np.tan(delta), -1, 1))
-    return 24 * 60 / np.pi * 0.0820 * dr * (
-        ws * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(ws)
+    return (
+        24
+        * 60
+        / np.pi
+        * 0.0820
+        * dr
+        * (ws * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(ws))
     )
 
 
@@ -74,12 +79,19 @@ def hargreaves_et0(tmin: np.ndarray, tmax: np.ndarray, ra_mj: np.ndarray) -> np.
     Hargreaves, G.H. and Samani, Z.A. (1985); Allen et al. (1998) FAO-56, eq. 52.
     """
     tmean = (tmin + tmax) / 2
-    return np.maximum(0.0023 * (tmean + 17.8) * np.sqrt(np.maximum(tmax - tmin, 0)) * 0.408 * ra_mj, 0.0)
+    return np.maximum(
+        0.0023 * (tmean + 17.8) * np.sqrt(np.maximum(tmax - tmin, 0)) * 0.408 * ra_mj, 0.0
+    )
 
 
 def make_stations(rng: np.random.Generator, centre_lat: float, centre_lon: float) -> pd.DataFrame:
     """Four stations in and around the region, at different elevations."""
-    offsets = [(0.004, -0.006, 178.0), (0.16, 0.21, 236.0), (-0.19, 0.12, 152.0), (0.08, -0.27, 305.0)]
+    offsets = [
+        (0.004, -0.006, 178.0),
+        (0.16, 0.21, 236.0),
+        (-0.19, 0.12, 152.0),
+        (0.08, -0.27, 305.0),
+    ]
     rows = []
     for i, (dlat, dlon, elev) in enumerate(offsets):
         rows.append(

@@ -25,7 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory to write")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     p.add_argument(
-        "--parcels", type=_positive, default=250, metavar="N", help="number of parcels (default: 250)"
+        "--parcels",
+        type=_positive,
+        default=250,
+        metavar="N",
+        help="number of parcels (default: 250)",
     )
     p.add_argument(
         "--size",

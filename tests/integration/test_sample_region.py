@@ -15,9 +15,20 @@ from agririsk import Region
 from agririsk.sample import make_sample_region
 
 FARMER_COLUMNS = [
-    "farmer_id", "name", "national_id", "phone", "loan_amount", "loan_term_months", "age",
-    "years_farming", "household_size", "irrigated", "insured", "cooperative_member",
-    "prior_loans", "prior_defaults",
+    "farmer_id",
+    "name",
+    "national_id",
+    "phone",
+    "loan_amount",
+    "loan_term_months",
+    "age",
+    "years_farming",
+    "household_size",
+    "irrigated",
+    "insured",
+    "cooperative_member",
+    "prior_loans",
+    "prior_defaults",
 ]
 
 
@@ -25,18 +36,31 @@ FARMER_COLUMNS = [
 def region(tmp_path_factory):
     out = tmp_path_factory.mktemp("sample")
     calls = []
-    toml = make_sample_region(out, seed=1, n_parcels=30, size=128, progress=lambda d, t: calls.append((d, t)))
+    toml = make_sample_region(
+        out, seed=1, n_parcels=30, size=128, progress=lambda d, t: calls.append((d, t))
+    )
     return toml, calls
 
 
 def test_make_sample_region__writes_every_input_file(region):
     toml, calls = region
     root = toml.parent
-    for name in ("region.toml", "imagery/catalog.json", "parcels.gpkg", "farmers.csv",
-                 "weather/stations.csv", "weather/daily.csv", "loans.csv",
-                 "truth/parcels.csv", "truth/parcel_seasons.csv", "truth/farmers.csv",
-                 "truth/defaults.csv", "truth/crop_mismatch.csv", "truth/landcover.tif",
-                 "truth/README.md"):
+    for name in (
+        "region.toml",
+        "imagery/catalog.json",
+        "parcels.gpkg",
+        "farmers.csv",
+        "weather/stations.csv",
+        "weather/daily.csv",
+        "loans.csv",
+        "truth/parcels.csv",
+        "truth/parcel_seasons.csv",
+        "truth/farmers.csv",
+        "truth/defaults.csv",
+        "truth/crop_mismatch.csv",
+        "truth/landcover.tif",
+        "truth/README.md",
+    ):
         assert (root / name).is_file(), name
     assert calls[-1][0] == calls[-1][1] == len(calls)
 
@@ -110,7 +134,9 @@ def test_make_sample_region__parcels_geographic_with_required_columns(region):
     assert set(gdf["farmer_id"]) == set(farmers["farmer_id"])
     truth = pd.read_csv(toml.parent / "truth" / "parcels.csv")
     area = gdf.to_crs(32651).area.to_numpy() / 1e4
-    assert np.allclose(area, truth.set_index("parcel_id").loc[gdf["parcel_id"], "true_area_ha"], rtol=1e-3)
+    assert np.allclose(
+        area, truth.set_index("parcel_id").loc[gdf["parcel_id"], "true_area_ha"], rtol=1e-3
+    )
 
 
 def test_make_sample_region__farmers_csv_contract(region):
@@ -144,7 +170,9 @@ def test_make_sample_region__weather_valid_per_contract(region):
     stations = pd.read_csv(toml.parent / "weather" / "stations.csv")
     assert list(stations.columns) == ["station_id", "lat", "lon", "elevation_m"]
     assert 3 <= len(stations) <= 4
-    assert {"tmin_c", "tmax_c", "precip_mm", "rh_mean_pct", "wind_ms", "solar_mj_m2"} <= set(daily.columns)
+    assert {"tmin_c", "tmax_c", "precip_mm", "rh_mean_pct", "wind_ms", "solar_mj_m2"} <= set(
+        daily.columns
+    )
     assert (daily["tmin_c"] <= daily["tmax_c"]).all() and (daily["precip_mm"] >= 0).all()
     assert not daily.duplicated(["station_id", "date"]).any()
     assert daily["date"].min() == "2023-01-01" and daily["date"].max() == "2026-11-15"
@@ -153,7 +181,14 @@ def test_make_sample_region__weather_valid_per_contract(region):
 def test_make_sample_region__loans_history_and_truth(region):
     toml, _ = region
     loans = pd.read_csv(toml.parent / "loans.csv")
-    assert list(loans.columns) == ["farmer_id", "loan_id", "season_start", "season_end", "loan_amount", "defaulted"]
+    assert list(loans.columns) == [
+        "farmer_id",
+        "loan_id",
+        "season_start",
+        "season_end",
+        "loan_amount",
+        "defaulted",
+    ]
     assert set(loans["season_start"]) == {"2023-04-15", "2024-04-15", "2025-04-15"}
     assert set(loans["defaulted"]) <= {0, 1}
     truth = pd.read_csv(toml.parent / "truth" / "defaults.csv")
@@ -167,7 +202,10 @@ def test_make_sample_region__default_rate_within_bounds(tmp_path):
     assert d["defaulted"].mean() == pytest.approx(0.10, abs=0.01)
     assert 0.07 <= d["oracle_pd"].mean() <= 0.13
     # the mechanism: shortfall and burden raise the probability of default
-    assert d.loc[d["shortfall"] > 0.4, "oracle_pd"].mean() > d.loc[d["shortfall"] < 0.1, "oracle_pd"].mean()
+    assert (
+        d.loc[d["shortfall"] > 0.4, "oracle_pd"].mean()
+        > d.loc[d["shortfall"] < 0.1, "oracle_pd"].mean()
+    )
     ps = pd.read_csv(toml.parent / "truth" / "parcel_seasons.csv")
     assert 0.02 <= ps.loc[ps["season"] == 2026, "crop_mismatch"].mean() <= 0.09
     tf = pd.read_csv(toml.parent / "truth" / "farmers.csv")

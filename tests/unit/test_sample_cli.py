@@ -30,6 +30,8 @@ def test_add_parser__usage_errors_exit_2(argv):
 
 
 def test_run__writes_region(tmp_path):
-    args = _parser().parse_args(["sample-region", "--out", str(tmp_path / "r"), "--size", "64", "--parcels", "8"])
+    args = _parser().parse_args(
+        ["sample-region", "--out", str(tmp_path / "r"), "--size", "64", "--parcels", "8"]
+    )
     assert cli.run(args) == 0
     assert (tmp_path / "r" / "region.toml").is_file()

@@ -31,7 +31,12 @@ def test_build_landscape__fields_do_not_overlap_and_match_unit_raster(landscape)
 
 def test_build_landscape__every_landcover_class_present(landscape):
     classes = set(np.unique(landscape.landcover))
-    assert {_landscape.CROPLAND_PARCEL, _landscape.FOREST, _landscape.WATER, _landscape.ROAD} <= classes
+    assert {
+        _landscape.CROPLAND_PARCEL,
+        _landscape.FOREST,
+        _landscape.WATER,
+        _landscape.ROAD,
+    } <= classes
     assert 0 not in classes
 
 
