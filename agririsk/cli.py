@@ -56,9 +56,24 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--as-of", type=_date, metavar="DATE", help="decision date YYYY-MM-DD (default: season.start)")
+    p.add_argument("--model", type=Path, metavar="FILE", help="a model written by 'agririsk train' (default: the expert scorecard)")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the outputs")
     p.set_defaults(func=run_score)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="fit the PD model on the region's loan history and write it with its validation report",
+        description="Rebuilds, for every past loan, the features a pre-loan score would have seen at its "
+        "season's start; fits the scorecard weights on the outcomes; validates out of time (earlier "
+        "seasons vs the latest); writes MODEL_FILE (JSON, hashed) and MODEL_FILE's .report.md / .report.json.",
+    )
+    add_region_options(p)
+    p.add_argument("--out", type=Path, required=True, metavar="MODEL_FILE", help="where to write the model (e.g. model.json)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.set_defaults(func=run_train)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
@@ -92,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_validate(sub)
     _add_score(sub)
+    _add_train(sub)
     return parser
 
 
@@ -119,10 +135,16 @@ def run_score(args: argparse.Namespace) -> int:
     from agririsk.region import Region
 
     region = Region.from_toml(args.region)
+    model = None
+    if getattr(args, "model", None):
+        from agririsk.scoring.trained import load_model
+
+        model, meta = load_model(args.model)
+        logger.info("model %s: trained on seasons %s", args.model, meta.get("training_seasons"))
     t0 = time.monotonic()
     run = score_region(
         region, as_of=args.as_of, workspace=args.workspace, workers=args.workers,
-        progress=_progress(args, "imagery items"),
+        progress=_progress(args, "imagery items"), model=model,
     )
     personal = None
     if args.include_personal_data:
@@ -134,7 +156,7 @@ def run_score(args: argparse.Namespace) -> int:
     write_json(
         Path(args.out) / "score_report.json",
         {
-            "region": region.name, "as_of": run.as_of, "past_seasons": [s.start.year for s in run.seasons],
+            "region": region.name, "as_of": run.as_of, "model": str(args.model) if getattr(args, "model", None) else "expert scorecard", "past_seasons": [s.start.year for s in run.seasons],
             "items_used": run.items_used, "farmers": len(run.scores),
             "seconds": round(time.monotonic() - t0, 1),
             "problems": run.report.to_records(), "counters": dict(run.report.counters),
@@ -159,6 +181,27 @@ def _print_score_summary(scores, report) -> None:  # noqa: ANN001
     if report.problems:
         print(f"  input problems: {len(report.errors)} errors, {len(report.warnings)} warnings "
               "(agririsk validate lists them)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from agririsk.region import Region
+    from agririsk.training import train_region
+
+    region = Region.from_toml(args.region)
+    result = train_region(region, args.out, workspace=args.workspace, workers=args.workers,
+                          progress=_progress(args, "imagery items"))
+    doc = result.report
+    print(f"trained on {doc['loans_used']} loans of seasons {', '.join(map(str, doc['seasons']))} "
+          f"({doc['defaults']} defaults; {doc['loans_left_out']} left out for too little imagery)")
+    oot = doc["out_of_time"]
+    if "trained" in oot:
+        t, e = oot["trained"], oot["expert"]
+        print(f"out of time ({oot['test_season']}): AUC {t['auc']:.3f} trained vs {e['auc']:.3f} expert; "
+              f"KS {t['ks']:.3f}; Brier {t['brier']:.4f}")
+    else:
+        print(oot["note"])
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.report.md')}")
+    return EXIT_OK
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -23,8 +23,19 @@ from agririsk.inputs import Report, read_farmers, read_loans, read_parcels
 from agririsk.region import Region, Season
 from agririsk.scoring.features import farm_features
 from agririsk.scoring.scorecard import ExpertScorecard, grade_of, pd_to_score
+from agririsk.scoring.trained import TrainedScorecard
 
-__all__ = ["ScoreRun", "score_region", "past_seasons", "MAX_PAST_SEASONS"]
+__all__ = [
+    "ScoreRun",
+    "RegionInputs",
+    "Evidence",
+    "load_inputs",
+    "gather_evidence",
+    "score_region",
+    "past_seasons",
+    "credit_history",
+    "MAX_PAST_SEASONS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +79,101 @@ def past_seasons(season: Season, as_of: dt.date, items: list[SceneItem], *, max_
     return sorted(out, key=lambda s: s.start)
 
 
+def _day(item: SceneItem) -> dt.date:
+    return item.datetime.tz_convert(None).date() if item.datetime.tzinfo else item.datetime.date()
+
+
 def _in_any(item: SceneItem, seasons: list[Season]) -> bool:
-    day = item.datetime.tz_convert(None).date() if item.datetime.tzinfo else item.datetime.date()
-    return any(s.contains(day) for s in seasons)
+    return any(s.contains(_day(item)) for s in seasons)
+
+
+def credit_history(loans: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """``prior_loans`` and ``prior_defaults`` per farmer from loans whose season ended before ``as_of``."""
+    ended = loans[pd.to_datetime(loans["season_end"]).dt.date < as_of]
+    g = ended.groupby("farmer_id")
+    return pd.DataFrame({"prior_loans": g.size(), "prior_defaults": g["defaulted"].sum()}).astype(float)
 
 
 def _credit_history(region: Region, as_of: dt.date, farmer_ids: pd.Index, report: Report) -> pd.DataFrame | None:
     if region.history_path is None:
         return None
-    loans = read_loans(region.history_path, report, farmer_ids=set(farmer_ids))
-    ended = loans[pd.to_datetime(loans["season_end"]).dt.date < as_of]
-    g = ended.groupby("farmer_id")
-    return pd.DataFrame({"prior_loans": g.size(), "prior_defaults": g["defaulted"].sum()}).astype(float)
+    return credit_history(read_loans(region.history_path, report, farmer_ids=set(farmer_ids)), as_of)
+
+
+@dataclass
+class RegionInputs:
+    """A region's parcels, farmers (no personal data) and imagery items, read once."""
+
+    parcels: gpd.GeoDataFrame
+    farmers: pd.DataFrame
+    items: list[SceneItem]
+    report: Report
+
+
+@dataclass
+class Evidence:
+    """What was known of every farmer on an as-of date."""
+
+    features: pd.DataFrame
+    quality: pd.Series
+    parcel_seasons: pd.DataFrame
+    seasons: list[Season]
+    items_used: int
+
+
+def load_inputs(region: Region, *, until: dt.date, report: Report | None = None) -> RegionInputs:
+    """Read parcels, farmers and the imagery items acquired up to the end of ``until``."""
+    report = report if report is not None else Report()
+    parcels = read_parcels(region.parcels_path, report)
+    farmers = read_farmers(region.farmers_path, report)
+    if farmers.empty:
+        raise NoDataError(f"{region.farmers_path}: no usable farmer rows; run 'agririsk validate' to see why.")
+    end = dt.datetime.combine(until, dt.time.max, tzinfo=dt.UTC)
+    items = load_items(region.imagery_catalog, collection=region.imagery_collection, report=report, until=end)
+    return RegionInputs(parcels, farmers, items, report)
+
+
+def gather_evidence(
+    inputs: RegionInputs,
+    *,
+    season: Season,
+    as_of: dt.date,
+    workspace: Path,
+    farmers: pd.DataFrame | None = None,
+    credit_history: pd.DataFrame | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> Evidence:
+    """Farm features and data quality for ``season`` from the imagery acquired by ``as_of``.
+
+    Parameters
+    ----------
+    inputs : the region's inputs (items after ``as_of`` are ignored here too).
+    season : the season being financed; its window in earlier years are the past seasons.
+    as_of : the decision date.
+    workspace : per-item cache folder.
+    farmers : the farmer rows to describe (default ``inputs.farmers``), e.g. with the loan
+        amounts of a past season.
+    credit_history : ``prior_loans`` / ``prior_defaults`` per farmer where farmers.csv has none.
+    """
+    farmers = inputs.farmers if farmers is None else farmers
+    known = [it for it in inputs.items if _day(it) <= as_of]
+    seasons = past_seasons(season, as_of, known)
+    used = [it for it in known if _in_any(it, seasons)]
+    logger.info(
+        "as of %s: %d imagery items in %d past seasons (%s)",
+        as_of, len(used), len(seasons), ", ".join(str(s.start.year) for s in seasons) or "none",
+    )
+    parcels = inputs.parcels
+    if used and not parcels.empty:
+        series = parcel_series(used, parcels, workspace, workers=workers, progress=progress, report=inputs.report)
+    else:
+        series = pd.DataFrame(columns=["parcel_id", "datetime", "clear_fraction", "ndvi_mean"])
+    crops = parcels.set_index("parcel_id")["declared_crop"]
+    ps = relative_productivity(season_indicators(series, seasons), crops)
+    features = farm_features(parcels, farmers, ps, credit_history=credit_history)
+    features["seasons_total"] = len(seasons)
+    return Evidence(features, _data_quality(features, len(seasons)), ps, seasons, len(used))
 
 
 def score_region(
@@ -89,6 +183,7 @@ def score_region(
     workspace: Path | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    model: TrainedScorecard | None = None,
     scorecard: ExpertScorecard | None = None,
     report: Report | None = None,
 ) -> ScoreRun:
@@ -103,6 +198,7 @@ def score_region(
         region.toml).
     workers : processes for the imagery reduction.
     progress : called as ``progress(items_done, items_total)``.
+    model : a trained model (``agririsk train``); without one, the expert scorecard.
     scorecard : an unfitted :class:`ExpertScorecard` (default parameters if None).
     report : collects input problems (a new one if None).
 
@@ -111,55 +207,40 @@ def score_region(
     ScoreRun whose ``scores`` has one row per farmer (CONTRACTS.md §7 columns plus the
     indicators behind the score) and the farmer's fields as one MultiPolygon.
     """
-    report = report if report is not None else Report()
     as_of = as_of or region.season.start
     workspace = Path(workspace) if workspace else region.default_workspace()
-    until = dt.datetime.combine(as_of, dt.time.max, tzinfo=dt.UTC)
-
-    parcels = read_parcels(region.parcels_path, report)
-    farmers = read_farmers(region.farmers_path, report)
-    if farmers.empty:
-        raise NoDataError(f"{region.farmers_path}: no usable farmer rows; run 'agririsk validate' to see why.")
-    items = load_items(region.imagery_catalog, collection=region.imagery_collection, report=report, until=until)
-    seasons = past_seasons(region.season, as_of, items)
-    used = [it for it in items if _in_any(it, seasons)]
-    logger.info(
-        "as of %s: %d imagery items in %d past seasons (%s)",
-        as_of, len(used), len(seasons), ", ".join(str(s.start.year) for s in seasons) or "none",
+    inputs = load_inputs(region, until=as_of, report=report)
+    ev = gather_evidence(
+        inputs, season=region.season, as_of=as_of, workspace=workspace, workers=workers, progress=progress,
+        credit_history=_credit_history(region, as_of, inputs.farmers["farmer_id"], inputs.report),
     )
-    if used and not parcels.empty:
-        series = parcel_series(used, parcels, workspace, workers=workers, progress=progress, report=report)
-    else:
-        series = pd.DataFrame(columns=["parcel_id", "datetime", "clear_fraction", "ndvi_mean"])
-    crops = parcels.set_index("parcel_id")["declared_crop"]
-    ps = relative_productivity(season_indicators(series, seasons), crops)
-
-    features = farm_features(
-        parcels, farmers, ps, credit_history=_credit_history(region, as_of, farmers["farmer_id"], report)
-    )
-    features["seasons_total"] = len(seasons)
-    quality = _data_quality(features, len(seasons))
+    features, quality = ev.features, ev.quality
     scorable = quality.isin(["ok"]) | quality.str.startswith("limited")
 
-    card = scorecard if scorecard is not None else ExpertScorecard()
+    if model is not None:
+        model.check_features(features)
+        card = model
+    else:
+        card = scorecard if scorecard is not None else ExpertScorecard()
     pd_ = pd.Series(np.nan, index=features.index)
     reasons = pd.DataFrame("", index=features.index, columns=["reason_1", "reason_2", "reason_3"])
     if scorable.any():
-        card.fit(features[scorable])
+        if model is None:
+            card.fit(features[scorable])
         pd_[scorable] = card.predict_proba(features[scorable])[:, 1]
         reasons.loc[scorable] = card.reasons(features[scorable]).to_numpy()
     scores = pd.DataFrame(index=features.index)
     scores["pd"] = pd_.round(4)
     scores["score"] = np.where(pd_.notna(), pd_to_score(pd_.fillna(0.5).to_numpy()), np.nan)
     scores["grade"] = grade_of(pd_.to_numpy())
-    decision = card.decide(pd_.to_numpy()) if hasattr(card, "intercept_") else np.full(len(pd_), "review")
+    decision = card.decide(pd_.to_numpy()) if scorable.any() else np.full(len(pd_), "review")
     scores["decision"] = np.where(quality == "ok", decision, "review")
     scores = scores.join(reasons)
     scores["data_quality"] = quality
     scores = scores.join(features)
-    geoms = _farm_geometries(parcels).reindex(scores.index)
-    out = gpd.GeoDataFrame(scores.reset_index(), geometry=geoms.to_numpy(), crs=parcels.crs)
-    return ScoreRun(out, as_of, seasons, len(used), report, ps)
+    geoms = _farm_geometries(inputs.parcels).reindex(scores.index)
+    out = gpd.GeoDataFrame(scores.reset_index(), geometry=geoms.to_numpy(), crs=inputs.parcels.crs)
+    return ScoreRun(out, as_of, ev.seasons, ev.items_used, inputs.report, ev.parcel_seasons)
 
 
 def _data_quality(features: pd.DataFrame, n_seasons: int) -> pd.Series:

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
-__all__ = ["SCL_INVALID", "QA_PIXEL_BITS", "scl_clear", "qa_pixel_clear", "clear_mask"]
+__all__ = [
+    "SCL_INVALID",
+    "SCL_CLOUD",
+    "QA_PIXEL_BITS",
+    "scl_clear",
+    "qa_pixel_clear",
+    "clear_mask",
+    "cloud_mask",
+    "dilate",
+]
 
 #: Sentinel-2 L2A scene classes masked: 0 no data, 1 saturated or defective,
 #: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability, 10 thin cirrus.
 SCL_INVALID: frozenset[int] = frozenset({0, 1, 3, 8, 9, 10})
+
+#: The SCL classes a buffer grows around: cloud shadow, cloud medium / high probability, cirrus.
+SCL_CLOUD: frozenset[int] = frozenset({3, 8, 9, 10})
 
 #: Landsat Collection 2 ``QA_PIXEL`` bits masked when set (USGS LSDS-1619, table 6-1).
 QA_PIXEL_BITS: dict[str, int] = {
@@ -23,6 +36,7 @@ QA_PIXEL_BITS: dict[str, int] = {
     "cloud_shadow": 4,
 }
 _QA_MASK = sum(1 << b for b in QA_PIXEL_BITS.values())  # 0b11111 = 31
+_QA_CLOUD = _QA_MASK & ~1  # every masked bit but fill: 0b11110 = 30
 
 
 def scl_clear(scl: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -73,3 +87,54 @@ def clear_mask(mask: npt.ArrayLike, band: str) -> npt.NDArray[np.bool_]:
     if band == "qa_pixel":
         return qa_pixel_clear(mask)
     raise ValueError(f"unknown mask band {band!r}; expected 'scl' or 'qa_pixel'")
+
+
+def cloud_mask(mask: npt.ArrayLike, band: str) -> npt.NDArray[np.bool_]:
+    """Cloud and cloud-shadow pixels of a mask layer: what a buffer grows around.
+
+    Parameters
+    ----------
+    mask : SCL classes (``band="scl"``) or QA_PIXEL bit flags (``band="qa_pixel"``).
+    band : ``"scl"`` or ``"qa_pixel"``.
+
+    Returns
+    -------
+    bool array, ``True`` on SCL classes :data:`SCL_CLOUD` (3, 8, 9, 10) or where a QA_PIXEL
+    bit dilated cloud, cirrus, cloud or cloud shadow is set. No-data / fill is *not*
+    cloud: the edge of a scene is masked but not buffered.
+    """
+    arr = np.asarray(mask)
+    if band == "scl":
+        if arr.dtype == np.uint8:
+            return (arr == 3) | ((arr - np.uint8(8)) <= 2)
+        return np.isin(arr, list(SCL_CLOUD))
+    if band == "qa_pixel":
+        return (arr.astype(np.uint32, copy=False) & _QA_CLOUD) != 0
+    raise ValueError(f"unknown mask band {band!r}; expected 'scl' or 'qa_pixel'")
+
+
+def dilate(flags: npt.ArrayLike, pixels: int) -> npt.NDArray[np.bool_]:
+    """Grow ``True`` regions by ``pixels`` in every direction (a square buffer).
+
+    Parameters
+    ----------
+    flags : 2-D bool array (e.g. :func:`cloud_mask`).
+    pixels : buffer width in pixels; 0 returns a copy.
+
+    Returns
+    -------
+    bool array of the same shape: ``True`` within Chebyshev distance ``pixels`` of a
+    ``True`` input pixel.
+
+    Notes
+    -----
+    A separable maximum filter (two 1-D passes) on ``uint8``: O(pixels) per pixel at most,
+    far cheaper than a disk-shaped binary dilation. Pixels beyond the array edge count as
+    ``False``; read blocks with a halo of ``pixels`` (see :mod:`agririsk.imagery.zonal`)
+    so that a cloud just outside a block still buffers into it.
+    """
+    arr = np.asarray(flags, dtype=bool)
+    if pixels <= 0 or not arr.any():
+        return arr.copy()
+    grown = ndimage.maximum_filter(arr.view(np.uint8), size=2 * pixels + 1, mode="constant")
+    return grown.astype(bool)

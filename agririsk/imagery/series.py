@@ -23,12 +23,13 @@ import pandas as pd
 import rasterio
 from rasterio.errors import RasterioError
 
-from agririsk.errors import AgririskError
+from agririsk.errors import AgririskError, CRSMismatchError, NoDataError
 from agririsk.imagery.stac import SceneItem
-from agririsk.imagery.zonal import COLUMNS, Grid, LabelCache, ParcelSet, zonal_item
+from agririsk.imagery.stats import COLUMNS, INDICES
+from agririsk.imagery.zonal import CLOUD_BUFFER_M, Grid, LabelCache, ParcelSet, zonal_item
 from agririsk.inputs.report import Report
 
-__all__ = ["parcel_series", "item_cache_path"]
+__all__ = ["parcel_series", "item_cache_path", "options_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ def parcel_series(
     workers: int = 1,
     progress: Progress | None = None,
     report: Report | None = None,
+    indices: tuple[str, ...] = INDICES,
+    cloud_buffer_m: float = CLOUD_BUFFER_M,
 ) -> pd.DataFrame:
-    """Per-parcel NDVI statistics for every item: the tidy parcel × date table.
+    """Per-parcel index statistics for every item: the tidy parcel × item table.
 
     Parameters
     ----------
@@ -64,25 +67,37 @@ def parcel_series(
     workspace : region workspace; per-item tables go to ``items/``, label rasters to ``labels/``.
     workers : processes reducing items in parallel; results are identical for any value.
     progress : called as ``progress(done, total)`` after each item (cached ones included).
-    report : an item whose assets cannot be read is reported as a warning and skipped;
-        counters ``imagery.items_computed``, ``imagery.items_cached``,
-        ``imagery.items_failed`` are kept.
+    report : an item whose assets cannot be read (missing, truncated, not a GeoTIFF),
+        whose raster CRS contradicts the item, or which is all nodata over the parcels is
+        reported as a warning naming the item and skipped (not cached, so a rerun
+        retries it). Counters: ``imagery.items_computed``, ``imagery.items_cached``,
+        ``imagery.items_failed`` and, per cause, ``imagery.items_unreadable``,
+        ``imagery.items_bad_crs``, ``imagery.items_nodata``.
+    indices : indices to reduce (``ndvi evi ndmi ndwi``); fewer indices read fewer bands.
+    cloud_buffer_m : buffer around clouds and shadows in metres (0 = none).
 
     Returns
     -------
-    DataFrame with columns ``parcel_id, item_id, datetime, n_pixels, n_clear,
-    clear_fraction, ndvi_mean, ndvi_std, ndvi_mean_lowblue`` (see
-    :mod:`agririsk.imagery.zonal`), sorted by ``parcel_id``, ``datetime``, ``item_id``.
+    DataFrame with columns :data:`agririsk.imagery.stats.COLUMNS` (``parcel_id, item_id,
+    datetime, n_pixels, n_clear, clear_fraction, ndvi_mean, ndvi_std, ...``), one row per
+    parcel and item, sorted by ``parcel_id``, ``datetime``, ``item_id``. Same-day rows of
+    adjacent tiles are kept apart; :func:`~agririsk.imagery.stats.merge_same_day` merges them.
     """
     report = report if report is not None else Report()
     workspace = Path(workspace)
     pset = ParcelSet.from_frame(parcels)
+    unknown = set(indices) - set(INDICES)
+    if unknown:
+        raise ValueError(f"unknown indices {sorted(unknown)}; choose among {list(INDICES)}")
+    indices = tuple(i for i in INDICES if i in set(indices) | {"ndvi"})
+    options = (indices, float(cloud_buffer_m))
+    key = options_key(pset.key, *options)
     total = len(items)
     done = 0
     frames: dict[str, pd.DataFrame] = {}
     todo: list[SceneItem] = []
     for item in items:
-        cached = _read_cache(item_cache_path(workspace, item.id, pset.key))
+        cached = _read_cache(item_cache_path(workspace, item.id, key))
         if cached is not None:
             frames[item.id] = cached
             report.count("imagery.items_cached")
@@ -92,17 +107,19 @@ def parcel_series(
         else:
             todo.append(item)
 
-    def finished(item: SceneItem, result: pd.DataFrame | str) -> None:
+    def finished(item: SceneItem, result: pd.DataFrame | tuple[str, str]) -> None:
         nonlocal done
         done += 1
-        if isinstance(result, str):
-            report.warning(
-                item.assets["red"].href,
-                item.id,
-                f"item skipped: {result}",
-                "Check the asset exists and is a readable GeoTIFF; rerun to retry.",
-            )
+        if isinstance(result, tuple):
+            cause, text = result
+            fix = {
+                "unreadable": "Check the asset exists and is a readable GeoTIFF; rerun to retry.",
+                "bad_crs": "Fix the CRS of the GeoTIFF or of the item; rerun to retry.",
+                "nodata": "Drop the item from the catalog (nothing was acquired over the parcels).",
+            }[cause]
+            report.warning(item.assets["red"].href, item.id, f"item skipped: {text}", fix)
             report.count("imagery.items_failed")
+            report.count(f"imagery.items_{cause}")
         else:
             frames[item.id] = result
             report.count("imagery.items_computed")
@@ -112,13 +129,13 @@ def parcel_series(
     if workers <= 1 or len(todo) <= 1:
         cache = LabelCache(pset, workspace)
         for item in todo:
-            finished(item, _compute(item, cache, workspace))
+            finished(item, _compute(item, cache, workspace, key, options))
     else:
         _prime_labels(todo[0], LabelCache(pset, workspace))
         with ProcessPoolExecutor(
             max_workers=min(workers, len(todo)),
             initializer=_init_worker,
-            initargs=(pset, workspace),
+            initargs=(pset, workspace, key, options),
         ) as pool:
             futures = {pool.submit(_worker_compute, item): item for item in todo}
             for fut in as_completed(futures):
@@ -143,14 +160,34 @@ def _empty() -> pd.DataFrame:
     return df
 
 
-def _compute(item: SceneItem, cache: LabelCache, workspace: Path) -> pd.DataFrame | str:
-    """Reduce one item and cache it; a string describes why it failed."""
+def options_key(parcels_key: str, indices: tuple[str, ...], cloud_buffer_m: float) -> str:
+    """Cache key of a parcel set (itself keyed by ALGORITHM_VERSION) and the reduction options."""
+    text = f"{parcels_key}|{','.join(indices)}|{cloud_buffer_m:g}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _compute(
+    item: SceneItem,
+    cache: LabelCache,
+    workspace: Path,
+    key: str,
+    options: tuple[tuple[str, ...], float],
+) -> pd.DataFrame | tuple[str, str]:
+    """Reduce one item and cache it; a (cause, text) pair says why it failed."""
+    indices, buffer = options
     try:
-        table = zonal_item(item, cache)
+        table = zonal_item(item, cache, indices=indices, cloud_buffer_m=buffer)
     except _ITEM_ERRORS as exc:
         logger.debug("item %s failed", item.id, exc_info=True)
-        return f"{type(exc).__name__}: {exc}"
-    _write_cache(item_cache_path(workspace, item.id, cache.parcels.key), table)
+        cause = (
+            "nodata"
+            if isinstance(exc, NoDataError)
+            else "bad_crs"
+            if isinstance(exc, CRSMismatchError)
+            else "unreadable"
+        )
+        return cause, f"{type(exc).__name__}: {exc}"
+    _write_cache(item_cache_path(workspace, item.id, key), table)
     return table
 
 
@@ -197,12 +234,15 @@ def _write_cache(path: Path, table: pd.DataFrame) -> None:
 _WORKER: dict[str, object] = {}  # per worker process: its label cache and workspace
 
 
-def _init_worker(pset: ParcelSet, workspace: Path) -> None:
+def _init_worker(
+    pset: ParcelSet, workspace: Path, key: str, options: tuple[tuple[str, ...], float]
+) -> None:
     _WORKER["cache"] = LabelCache(pset, workspace)
-    _WORKER["workspace"] = workspace
+    _WORKER["args"] = (workspace, key, options)
 
 
-def _worker_compute(item: SceneItem) -> pd.DataFrame | str:
+def _worker_compute(item: SceneItem) -> pd.DataFrame | tuple[str, str]:
     cache = _WORKER["cache"]
     assert isinstance(cache, LabelCache)
-    return _compute(item, cache, Path(str(_WORKER["workspace"])))
+    workspace, key, options = _WORKER["args"]  # type: ignore[misc]
+    return _compute(item, cache, workspace, key, options)

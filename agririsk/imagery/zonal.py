@@ -2,23 +2,21 @@
 
 For each distinct pixel grid (CRS + transform + shape) the parcels are rasterized once
 into a *label raster* (``int32``; 0 = no parcel, ``i + 1`` = the i-th parcel), kept in
-memory and on disk in the workspace. An item is then read one internal tile at a time
-(red drives; other bands are read for the same ground window, resampled with nearest
-neighbour to the driver's shape), masked, turned into NDVI and reduced with
-``np.bincount`` over the labels. Memory is one label raster plus a few tiles.
+memory and on disk in the workspace. Items in several UTM zones or resolutions are
+therefore not resampled: the *parcels* are projected onto each item's own grid, which
+gives the same parcel statistics as reprojecting the pixels to a working grid (see the
+Landsat / mixed-CRS equivalence test) without resampling error and at no warping cost.
 
-Statistics per parcel and item (``n`` = clear pixels, ``x_i`` their NDVI):
+An item is read one internal tile at a time (red drives; other bands are read for the
+same ground window, resampled with nearest neighbour to the driver's shape; a band in
+another CRS is warped on the fly), masked, turned into indices and reduced with
+``np.bincount`` over the labels (:class:`agririsk.imagery.stats.Accumulator`). The mask
+band is read with a halo of ``buffer`` pixels so that clouds and shadows are buffered
+across tile edges. Memory is one label raster plus a few tiles.
 
-.. math::
-
-    \\bar{x} = \\frac{1}{n}\\sum x_i, \\qquad
-    s = \\sqrt{\\frac{1}{n}\\sum x_i^2 - \\bar{x}^2}\\ (\\text{ddof}=0)
-
-A pixel is *clear* when its red and NIR DNs are not nodata, the mask (SCL or QA_PIXEL)
-marks it clear, and NDVI is defined (see :func:`agririsk.imagery.indices.ndvi`).
-``ndvi_mean_lowblue`` is the robust statistic: the mean over clear pixels whose blue
-reflectance is at most :data:`BLUE_HAZE` (0.2), which drops residual cloud and haze
-the mask missed; it needs the blue band and is NaN when the item has none.
+A pixel is *clear* when every band read has data (not nodata), the mask (SCL or
+QA_PIXEL) marks it clear, it is farther than the buffer from a cloud or shadow, and its
+index is defined (see :mod:`agririsk.imagery.indices`).
 """
 
 from __future__ import annotations
@@ -42,12 +40,13 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from agririsk.errors import CRSMismatchError, MissingColumnError
-from agririsk.imagery.indices import ndvi
-from agririsk.imagery.masks import clear_mask
+from agririsk.errors import CRSMismatchError, MissingColumnError, NoDataError
+from agririsk.imagery.masks import clear_mask, cloud_mask, dilate
 from agririsk.imagery.stac import SceneItem
+from agririsk.imagery.stats import COLUMNS, INDEX_BANDS, INDICES, Accumulator
 
 __all__ = [
     "ALGORITHM_VERSION",
@@ -57,28 +56,17 @@ __all__ = [
     "ParcelSet",
     "LabelCache",
     "zonal_item",
+    "CLOUD_BUFFER_M",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: Changes whenever the numbers produced here would change; part of every cache key.
-ALGORITHM_VERSION = "zonal-1"
-#: Blue reflectance above which a clear pixel is taken as residual cloud / haze.
-BLUE_HAZE = 0.2
+ALGORITHM_VERSION = "zonal-2"
+#: Default buffer around clouds and shadows, metres (2 pixels of Sentinel-2 at 10 m).
+CLOUD_BUFFER_M = 20.0
 #: Share of labelled pixels above which a window is reduced whole rather than gathered.
 _DENSE = 0.5
-#: Columns of the per-item table, in order.
-COLUMNS = [
-    "parcel_id",
-    "item_id",
-    "datetime",
-    "n_pixels",
-    "n_clear",
-    "clear_fraction",
-    "ndvi_mean",
-    "ndvi_std",
-    "ndvi_mean_lowblue",
-]
 
 
 @dataclass(frozen=True)
@@ -176,6 +164,7 @@ class LabelRaster:
     extra: npt.NDArray[np.int64]
     counts: npt.NDArray[np.int64]
     origin: tuple[int, int] = (0, 0)
+    plans: dict = field(default_factory=dict, compare=False, repr=False)
 
     def window_labels(self, r0: int, c0: int, h: int, w: int) -> npt.NDArray[np.int32] | None:
         """Labels of grid window (r0, c0, h, w), or None when it holds no labelled pixel."""
@@ -316,7 +305,7 @@ def _windows(ds: DatasetReader) -> list[Window]:
 
 
 def _read_like(
-    ds: DatasetReader, win: Window, driver: Grid, same: bool, fill: float = 0
+    ds: DatasetReader | WarpedVRT, win: Window, driver: Grid, same: bool, fill: float = 0
 ) -> np.ndarray:
     """Band 1 of ``ds`` over the ground of driver window ``win``, on the driver's pixels.
 
@@ -346,159 +335,205 @@ def _read_like(
     )
 
 
-def zonal_item(item: SceneItem, cache: LabelCache) -> pd.DataFrame:
-    """Per-parcel NDVI statistics of one item (columns :data:`COLUMNS`).
+def _read_halo(
+    ds: DatasetReader | WarpedVRT, win: Window, driver: Grid, same: bool, fill: float, halo: int
+) -> np.ndarray:
+    """Like :func:`_read_like` for ``win`` grown by ``halo`` pixels; beyond the grid: ``fill``."""
+    if halo <= 0:
+        return _read_like(ds, win, driver, same, fill)
+    r0, c0 = int(win.row_off) - halo, int(win.col_off) - halo
+    r1, c1 = int(win.row_off + win.height) + halo, int(win.col_off + win.width) + halo
+    top, left = max(r0, 0), max(c0, 0)
+    bottom, right = min(r1, driver.height), min(c1, driver.width)
+    core = _read_like(ds, Window(left, top, right - left, bottom - top), driver, same, fill)
+    if (top, left, bottom, right) == (r0, c0, r1, c1):
+        return core
+    pad = ((top - r0, r1 - bottom), (left - c0, c1 - right))
+    return np.pad(core, pad, constant_values=fill)
+
+
+def zonal_item(
+    item: SceneItem,
+    cache: LabelCache,
+    *,
+    indices: tuple[str, ...] = INDICES,
+    cloud_buffer_m: float = CLOUD_BUFFER_M,
+) -> pd.DataFrame:
+    """Per-parcel index statistics of one item (columns :data:`~agririsk.imagery.stats.COLUMNS`).
 
     Parameters
     ----------
-    item : the scene; its ``red``, ``nir`` and mask assets are read (and ``blue`` if present).
+    item : the scene; the bands its ``indices`` need and its mask are read (only those).
     cache : label rasters of the parcel set, by grid.
+    indices : which of ``ndvi evi ndmi ndwi`` to compute; NDVI always is. An index whose
+        band the item lacks is left NaN.
+    cloud_buffer_m : clear pixels within this distance (metres, rounded up to whole pixels
+        of the item's red band) of a cloud or shadow are masked too; 0 for none.
 
     Returns
     -------
     DataFrame with one row per parcel intersecting the item footprint (or, without a
-    footprint, per parcel with pixels in the grid); see the module notes for the statistics.
+    footprint, per parcel with pixels in the grid); see :mod:`agririsk.imagery.stats`.
 
     Raises
     ------
     rasterio.errors.RasterioError
-        An asset cannot be opened or decoded.
+        An asset cannot be opened or decoded (missing, truncated, not a GeoTIFF).
     CRSMismatchError
-        An asset has no CRS, or the bands of the item are on different CRSs.
+        An asset has no CRS, or its CRS is not the item's ``proj:epsg``.
+    NoDataError
+        Every pixel of the item over the parcels is nodata.
     """
     mask_name = item.mask_band
-    names = ["red", "nir", mask_name] + (["blue"] if "blue" in item.assets else [])
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), ExitStack() as stack:
+    use = tuple(
+        i for i in dict.fromkeys(("ndvi", *indices)) if set(INDEX_BANDS[i]) <= set(item.assets)
+    )
+    bands = sorted(
+        {b for i in use for b in INDEX_BANDS[i]},
+        key=("blue", "green", "red", "nir", "swir16").index,
+    )
+    names = ["red", *[b for b in bands if b != "red"], mask_name]
+    env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_NUM_THREADS="1")
+    with env, ExitStack() as stack:
         dss = {b: stack.enter_context(rasterio.open(item.assets[b].href)) for b in names}
-        return _reduce(item, cache, dss, mask_name)
+        return _reduce(item, cache, dss, stack, mask_name, use, cloud_buffer_m)
 
 
 def _reduce(
-    item: SceneItem, cache: LabelCache, dss: dict[str, DatasetReader], mask_name: str
+    item: SceneItem,
+    cache: LabelCache,
+    dss: dict[str, DatasetReader | WarpedVRT],
+    stack: ExitStack,
+    mask_name: str,
+    use: tuple[str, ...],
+    cloud_buffer_m: float,
 ) -> pd.DataFrame:
     driver = dss["red"]
     grid = Grid.of(driver)
+    red_href = item.assets["red"].href
+    if item.epsg is not None and grid.crs.to_epsg() != item.epsg:
+        raise CRSMismatchError(
+            f"item {item.id}: {red_href} is tagged {grid.crs.to_string()} but the item says "
+            f"EPSG:{item.epsg}. Fix the GeoTIFF's CRS (gdal_edit.py -a_srs EPSG:{item.epsg}) "
+            "or the item's proj:epsg / proj:code."
+        )
+    # outside a band's extent: its nodata, SCL class 0 (no data), QA_PIXEL bit 0 (fill)
+    fills: dict[str, float] = {b: item.assets[b].nodata or 0.0 for b in dss}
+    fills["qa_pixel"] = 1.0
     same = {}
-    for b, ds in dss.items():
+    for b, ds in list(dss.items()):
         g = Grid.of(ds)
-        if g.crs != grid.crs:
-            raise CRSMismatchError(
-                f"item {item.id}: band {b} is in {g.crs}, red in {grid.crs}; "
-                "all bands of one item must share a CRS."
+        if g.crs != grid.crs:  # a band in another CRS: warp it onto the driver's grid
+            logger.debug("item %s: band %s in %s warped to %s", item.id, b, g.crs, grid.crs)
+            dss[b] = stack.enter_context(
+                WarpedVRT(
+                    ds,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=Resampling.nearest,
+                    nodata=fills[b],
+                )
             )
-        same[b] = g == grid
+            same[b] = True
+        else:
+            same[b] = g == grid
     lr = cache.get(grid)
-    n1 = len(cache.parcels) + 1
-    sums = {k: np.zeros(n1, np.float64) for k in ("n", "x", "xx", "n_lb", "x_lb")}
-    bands = [b for b in ("red", "nir", mask_name, "blue") if b in dss]
-    extra = lr.extra
+    bands = [b for b in dss if b != mask_name]
+    acc = Accumulator(len(cache.parcels) + 1, use, "blue" in bands)
+    res = abs(grid.transform.a)
+    halo = int(np.ceil(cloud_buffer_m / res - 1e-9)) if cloud_buffer_m > 0 else 0
+    n_px = 0
+    for win in _windows(driver):
+        todo = _plan(lr, win)
+        if todo is None:
+            continue  # no parcel here: do not even decode the tile
+        pix, local, labels = todo
+        m = _read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
+        ok = clear_mask(m, mask_name)
+        if halo:
+            cloudy = cloud_mask(m, mask_name)
+            if cloudy.any():
+                ok &= ~dilate(cloudy, halo)
+            ok = ok[halo:-halo, halo:-halo]
+        ok = ok.ravel()
+        dn = {b: _read_like(dss[b], win, grid, same[b], fills[b]).ravel() for b in bands}
+        if pix is not None:
+            ok = ok[pix]
+            dn = {b: a[pix] for b, a in dn.items()}
+        has_data = np.ones(len(ok), dtype=bool)
+        for b in bands:
+            nodata = item.assets[b].nodata
+            if nodata is not None:
+                has_data &= dn[b] != nodata
+        n_px += len(ok)
+        acc.n_data += int(np.count_nonzero(has_data))
+        ok &= has_data
+        refl = {b: _reflectance(dn[b], item.assets[b].scale, item.assets[b].offset) for b in bands}
+        acc.add(refl, ok, local, labels)
+    if n_px and not acc.n_data:
+        raise NoDataError(
+            f"item {item.id}: every pixel over the parcels is nodata in {red_href} "
+            "(an empty or failed acquisition). Remove the item from the catalog or fix the asset."
+        )
+    return _table(item, cache.parcels, lr, acc)
 
-    def plan(win: Window) -> tuple[np.ndarray | None, np.ndarray] | None:
-        """Pixels of the window to evaluate (flat indices, None = all) and their labels."""
-        r0, c0 = int(win.row_off), int(win.col_off)
-        h, w = int(win.height), int(win.width)
-        block = lr.window_labels(r0, c0, h, w)
-        flat = block.ravel() if block is not None else np.zeros(h * w, dtype=np.int32)
-        pix = np.flatnonzero(flat) if block is not None else np.zeros(0, dtype=np.intp)
-        ex = extra[
-            (extra[:, 1] >= r0)
-            & (extra[:, 1] < r0 + h)
-            & (extra[:, 2] >= c0)
-            & (extra[:, 2] < c0 + w)
-        ]
-        if not pix.size and not ex.size:
-            return None
+
+def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:
+    """Pixels of the window to evaluate and their labels, computed once per grid and window.
+
+    Returns None when no parcel owns a pixel of the window, else ``(pix, local, labels)``:
+    flat pixel indices (None = the whole window), the local label of each pixel, and
+    the global label of each local label (``labels[0] == 0``).
+    """
+    key = (int(win.row_off), int(win.col_off), int(win.height), int(win.width))
+    if key in lr.plans:
+        return lr.plans[key]
+    r0, c0, h, w = key
+    block = lr.window_labels(r0, c0, h, w)
+    flat = block.ravel() if block is not None else np.zeros(h * w, dtype=np.int32)
+    pix = np.flatnonzero(flat) if block is not None else np.zeros(0, dtype=np.intp)
+    ex = lr.extra[
+        (lr.extra[:, 1] >= r0)
+        & (lr.extra[:, 1] < r0 + h)
+        & (lr.extra[:, 2] >= c0)
+        & (lr.extra[:, 2] < c0 + w)
+    ]
+    plan: tuple[np.ndarray | None, np.ndarray, np.ndarray] | None = None
+    if pix.size or ex.size:
         # Dense windows are reduced whole (label 0 collects the rest); sparse ones gathered.
         dense = pix.size > _DENSE * flat.size and not ex.size
         labs = flat if dense else flat[pix]
         if ex.size:  # parcels without a pixel centre: the pixel under their point
             pix = np.concatenate([pix, (ex[:, 1] - r0) * w + ex[:, 2] - c0])
             labs = np.concatenate([labs, ex[:, 0].astype(labs.dtype)])
-        return (None if dense else pix), labs
-
-    # outside a band's extent: its nodata, SCL class 0 (no data), QA_PIXEL bit 0 (fill)
-    fills: dict[str, float] = {b: item.assets[b].nodata or 0.0 for b in bands}
-    fills["qa_pixel"] = 1.0
-
-    def read(win: Window) -> dict[str, np.ndarray]:
-        return {b: _read_like(dss[b], win, grid, same[b], fills[b]).ravel() for b in bands}
-
-    for win in _windows(driver):
-        todo = plan(win)
-        if todo is None:
-            continue  # no parcel here: do not even decode the tile
-        pix, labs = todo
-        data = read(win)
-        if pix is not None:
-            data = {b: a[pix] for b, a in data.items()}
-        _accumulate(item, mask_name, data, labs, sums)
-
-    n_lb = sums["n_lb"] if "blue" in dss else None
-    return _table(item, cache.parcels, lr, sums["n"], sums["x"], sums["xx"], n_lb, sums["x_lb"])
+        present = np.zeros(len(lr.counts), dtype=bool)
+        present[labs] = True
+        present[0] = True
+        labels = np.flatnonzero(present)
+        lut = np.zeros(len(lr.counts), dtype=np.int32)
+        lut[labels] = np.arange(len(labels), dtype=np.int32)
+        plan = (None if dense else pix.astype(np.intp)), lut[labs], labels
+    lr.plans[key] = plan
+    return plan
 
 
 def _reflectance(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
     return dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
 
 
-def _accumulate(
-    item: SceneItem,
-    mask_name: str,
-    px: dict[str, np.ndarray],
-    labs: np.ndarray,
-    sums: dict[str, np.ndarray],
-) -> None:
-    """Add pixels ``px`` (1-D DNs per band) of parcels ``labs`` to ``sums`` where clear.
-
-    Pixels that are not clear are sent to label 0 rather than selected out: one
-    multiplication instead of boolean indexing, which costs more than the bincounts.
-    """
-    a_red, a_nir = item.assets["red"], item.assets["nir"]
-    ok = clear_mask(px[mask_name], mask_name)
-    if a_red.nodata is not None:
-        ok &= px["red"] != a_red.nodata
-    if a_nir.nodata is not None:
-        ok &= px["nir"] != a_nir.nodata
-    v = ndvi(
-        _reflectance(px["red"], a_red.scale, a_red.offset),
-        _reflectance(px["nir"], a_nir.scale, a_nir.offset),
-    )
-    ok &= ~np.isnan(v)
-    lab_ok = labs * ok  # not clear -> label 0
-    x = np.where(ok, v, np.float32(0)).astype(np.float64)
-    n1 = len(sums["n"])
-    sums["n"] += np.bincount(lab_ok, minlength=n1)
-    sums["x"] += np.bincount(lab_ok, weights=x, minlength=n1)
-    sums["xx"] += np.bincount(lab_ok, weights=x * x, minlength=n1)
-    if "blue" in px:
-        a_blue = item.assets["blue"]
-        lab_lb = lab_ok * (_reflectance(px["blue"], a_blue.scale, a_blue.offset) <= BLUE_HAZE)
-        sums["n_lb"] += np.bincount(lab_lb, minlength=n1)
-        sums["x_lb"] += np.bincount(lab_lb, weights=x, minlength=n1)
-
-
-def _table(
-    item: SceneItem,
-    parcels: ParcelSet,
-    lr: LabelRaster,
-    cnt: np.ndarray,
-    tot: np.ndarray,
-    tot2: np.ndarray,
-    cnt_lb: np.ndarray | None,
-    tot_lb: np.ndarray,
-) -> pd.DataFrame:
+def _table(item: SceneItem, parcels: ParcelSet, lr: LabelRaster, acc: Accumulator) -> pd.DataFrame:
     if item.footprint is not None:
         rows = np.flatnonzero(parcels.wgs84.intersects(item.footprint).to_numpy())
     else:
         rows = np.flatnonzero(lr.counts[1:] > 0)
     lab = rows + 1
-    n = cnt[lab]
+    n = acc.n_clear()[lab]
     npx = lr.counts[lab]
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = tot[lab] / n
-        var = np.maximum(tot2[lab] / n - mean * mean, 0.0)
         frac = n / npx
-        mean_lb = tot_lb[lab] / cnt_lb[lab] if cnt_lb is not None else np.full(len(lab), np.nan)
+    stats = acc.columns(lab)
     return pd.DataFrame(
         {
             "parcel_id": pd.Series(parcels.ids[rows], dtype="str"),
@@ -509,9 +544,7 @@ def _table(
             "n_pixels": npx.astype(np.int64),
             "n_clear": n.astype(np.int64),
             "clear_fraction": frac,
-            "ndvi_mean": mean,
-            "ndvi_std": np.sqrt(var),
-            "ndvi_mean_lowblue": mean_lb,
+            **stats,
         },
         columns=COLUMNS,
     )

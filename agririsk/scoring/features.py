@@ -14,7 +14,7 @@ import pandas as pd
 
 from agririsk.crop_models.crops import crop_table
 
-__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS"]
+__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS", "FEATURE_SET_VERSION"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 POOR_SEASON_PCT = 20.0
 #: share of a farm's area that must be observed for the farm's season to count
 MIN_OBSERVED_AREA_SHARE = 0.5
+
+#: changes whenever a feature's meaning changes; trained models record it and are refused otherwise
+FEATURE_SET_VERSION = "farm-features-1"
 
 FEATURE_COLUMNS = [
     "n_parcels",

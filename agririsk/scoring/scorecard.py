@@ -217,7 +217,8 @@ class ExpertScorecard(ClassifierMixin, BaseEstimator):
         self.approve_below = approve_below
         self.decline_above = decline_above
 
-    def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, list[list[str | None]]]:
+    def _factor_matrix(self, X: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str | None]]]:
+        """Band weights of every factor (columns) for every row, and the band sentences."""
         missing = [f.feature for f in self.factors if f.feature not in X]
         if missing:
             raise ValueError(f"features missing for the scorecard: {', '.join(missing)}")
@@ -227,7 +228,15 @@ class ExpertScorecard(ClassifierMixin, BaseEstimator):
             w, r = f.weights(X[f.feature])
             weights[f.name] = w
             reasons.append(r)
-        contrib = pd.DataFrame(weights, index=X.index)
+        return pd.DataFrame(weights, index=X.index), reasons
+
+    def _factor_scale(self) -> np.ndarray:
+        """Multiplier of each factor's band weights (1 for the expert card)."""
+        return np.ones(len(self.factors))
+
+    def _raw(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, list[list[str | None]]]:
+        contrib, reasons = self._factor_matrix(X)
+        contrib = contrib * self._factor_scale()
         return contrib.sum(axis=1).to_numpy(), contrib, reasons
 
     def fit(self, X: pd.DataFrame, y: object = None) -> ExpertScorecard:

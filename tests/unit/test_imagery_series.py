@@ -37,7 +37,7 @@ def _check_expected(df: pd.DataFrame, tol: float = 1e-6) -> None:
 
 def test_parcel_series__hand_checked_statistics(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     assert list(df.columns) == COLUMNS
     _check_expected(df)
     p1 = _row(df, ITEMS[0], "P1")  # 4 cloud pixels of 16 masked; the cloud's own NDVI is ignored
@@ -48,7 +48,7 @@ def test_parcel_series__hand_checked_statistics(tmp_path):
 
 def test_parcel_series__sorted_by_parcel_then_date(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     assert df["parcel_id"].tolist() == ["P1"] * 3 + ["P2"] * 3 + ["P3"] * 3 + ["P4"] * 3
     assert df["datetime"].is_monotonic_increasing is False  # restarts per parcel
     assert df.groupby("parcel_id")["datetime"].apply(lambda s: s.is_monotonic_increasing).all()
@@ -56,13 +56,13 @@ def test_parcel_series__sorted_by_parcel_then_date(tmp_path):
 
 def test_parcel_series__outside_footprint_gets_no_rows(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     assert "P5" not in set(df["parcel_id"])
 
 
 def test_parcel_series__tiny_parcel_uses_pixel_under_it(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     p4 = _row(df, ITEMS[0], "P4")
     assert (p4.n_pixels, p4.n_clear) == (1, 1)
     assert p4.ndvi_mean == pytest.approx(0.6, abs=1e-6)
@@ -70,7 +70,7 @@ def test_parcel_series__tiny_parcel_uses_pixel_under_it(tmp_path):
 
 def test_parcel_series__nodata_and_residual_haze(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     assert _row(df, ITEMS[1], "P1").n_clear == 15  # red DN 0 at pixel (3, 3)
     p2 = _row(df, ITEMS[1], "P2")  # one hazy pixel (blue 0.25, NDVI 0.2) not flagged by SCL
     assert p2.ndvi_mean == pytest.approx((15 * 0.5 + 0.2) / 16, abs=1e-6)
@@ -79,7 +79,7 @@ def test_parcel_series__nodata_and_residual_haze(tmp_path):
 
 def test_parcel_series__fully_clouded_parcel_has_nan_mean(tmp_path):
     tiny = make_tiny_stac(tmp_path)
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     p3 = _row(df, ITEMS[2], "P3")
     assert (p3.n_clear, p3.clear_fraction) == (0, 0.0)
     assert np.isnan(p3.ndvi_mean) and np.isnan(p3.ndvi_std)
@@ -91,7 +91,7 @@ def test_parcel_series__scale_and_offset_applied(tmp_path):
     for band in ("red", "nir"):
         data["features"][0]["assets"][band]["raster:bands"][0]["offset"] = 0.0
     tiny.catalog.write_text(json.dumps(data))
-    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws")
+    df = parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     # DN 1500 / 5500 read without the -0.1 offset: red 0.15, nir 0.55 -> 0.40 / 0.70
     assert _row(df, ITEMS[0], "P1").ndvi_mean == pytest.approx(0.4 / 0.7, abs=1e-6)
     assert _row(df, ITEMS[1], "P1").ndvi_mean == pytest.approx(0.8, abs=1e-6)
@@ -100,14 +100,17 @@ def test_parcel_series__scale_and_offset_applied(tmp_path):
 @pytest.mark.parametrize("flavour", ["planetary-computer", "common-name"])
 def test_parcel_series__other_key_conventions_same_numbers(tmp_path, flavour):
     tiny = make_tiny_stac(tmp_path, flavour=flavour)
-    _check_expected(parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws"))
+    _check_expected(
+        parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
+    )
 
 
 def test_parcel_series__landsat_qa_pixel_and_default_scale(tmp_path):
     tiny = make_tiny_stac(tmp_path, flavour="landsat")
     # DNs are rounded to the Landsat step of 2.75e-5 reflectance: NDVI within 1e-4
     _check_expected(
-        parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws"), tol=1e-4
+        parcel_series(load_items(tiny.catalog), tiny.parcels, tmp_path / "ws", cloud_buffer_m=0),
+        tol=1e-4,
     )
 
 
@@ -115,7 +118,7 @@ def test_parcel_series__mixed_crs_and_resolution(tmp_path):
     tiny = make_tiny_stac(tmp_path, other_grid=True)
     items = load_items(tiny.catalog)
     assert {i.epsg for i in items} == {32651, 32652}
-    df = parcel_series(items, tiny.parcels, tmp_path / "ws")
+    df = parcel_series(items, tiny.parcels, tmp_path / "ws", cloud_buffer_m=0)
     other = df[df["item_id"] == OTHER_ITEM].set_index("parcel_id")
     assert other.loc["P1", "n_pixels"] == 4  # 40 m square at 20 m
     np.testing.assert_allclose(

@@ -1,0 +1,5 @@
+"""placeholder"""
+
+
+def open_cube(*a, **k):
+    raise NotImplementedError

@@ -1,0 +1,273 @@
+"""Per-parcel statistics accumulated block by block: sums and histograms over label ids.
+
+Everything here is pure NumPy on 1-D arrays of pixels and their parcel labels, so that
+a block of any size, from any item, can be added to an :class:`Accumulator` and the
+result does not depend on how the item was cut into blocks.
+
+For each index (NDVI, EVI, NDMI, NDWI) and parcel, over its ``n`` clear pixels with a
+defined index value ``x_i``:
+
+.. math::
+
+    \\bar{x} = \\frac{1}{n}\\sum x_i, \\qquad
+    s = \\sqrt{\\frac{1}{n}\\sum x_i^2 - \\bar{x}^2}\\ (\\text{ddof}=0)
+
+and a histogram of :data:`NBINS` bins over ``[-1, 1]`` (values outside go to the edge
+bins) from which the 10th, 50th and 90th percentiles are read by linear interpolation of
+the cumulative histogram (:func:`hist_quantiles`): exact to one bin width (0.02),
+streaming, and memory-flat (``parcels × NBINS`` counters per index).
+
+``green_fraction`` is the share of the clear pixels with NDVI >= :data:`GREEN_NDVI`
+(0.5, a bin edge, so it is exact).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from agririsk.imagery.indices import evi, ndmi, ndvi, ndwi
+
+__all__ = [
+    "INDICES",
+    "INDEX_BANDS",
+    "NBINS",
+    "GREEN_NDVI",
+    "BLUE_HAZE",
+    "COLUMNS",
+    "Accumulator",
+    "hist_quantiles",
+    "merge_same_day",
+]
+
+#: The indices reduced per parcel, and the canonical bands each one needs.
+INDEX_BANDS: dict[str, tuple[str, ...]] = {
+    "ndvi": ("red", "nir"),
+    "evi": ("blue", "red", "nir"),
+    "ndmi": ("nir", "swir16"),
+    "ndwi": ("green", "nir"),
+}
+INDICES: tuple[str, ...] = tuple(INDEX_BANDS)
+_FUNCS = {"ndvi": ndvi, "evi": evi, "ndmi": ndmi, "ndwi": ndwi}
+
+#: Histogram bins over [LO, HI] per index and parcel (bin width 0.02).
+NBINS = 100
+LO, HI = -1.0, 1.0
+_PER_UNIT = NBINS / (HI - LO)
+#: NDVI at or above which a clear pixel counts as green (``green_fraction``).
+GREEN_NDVI = 0.5
+_GREEN_BIN = int(round((GREEN_NDVI - LO) * _PER_UNIT))
+#: Blue reflectance above which a clear pixel is taken as residual cloud / haze.
+BLUE_HAZE = 0.2
+#: Percentiles reported per index.
+QUANTILES = (0.1, 0.5, 0.9)
+
+#: Columns of the per-item table, in order.
+COLUMNS = [
+    "parcel_id",
+    "item_id",
+    "datetime",
+    "n_pixels",
+    "n_clear",
+    "clear_fraction",
+    "ndvi_mean",
+    "ndvi_std",
+    "ndvi_mean_lowblue",
+    "green_fraction",
+] + [
+    f"{idx}_{stat}"
+    for idx in INDICES
+    for stat in (("p10", "p50", "p90") if idx == "ndvi" else ("mean", "std", "p10", "p50", "p90"))
+]
+
+
+def hist_quantiles(
+    hist: npt.ArrayLike, qs: tuple[float, ...] = QUANTILES, lo: float = LO, hi: float = HI
+) -> npt.NDArray[np.float64]:
+    """Quantiles of each row of a histogram, interpolating linearly inside the bin.
+
+    Parameters
+    ----------
+    hist : (rows, nbins) counts over equal bins spanning ``[lo, hi]``.
+    qs : quantiles in [0, 1].
+    lo, hi : range of the bins.
+
+    Returns
+    -------
+    float64 (rows, len(qs)); NaN for rows with no counts.
+
+    Notes
+    -----
+    With cumulative counts :math:`C_k` and target :math:`t = q n`, the bin ``k`` is the first
+    with :math:`C_k \\ge t` and the value is
+    :math:`lo + w (k + (t - C_{k-1}) / h_k)`, ``w`` the bin width: values are taken as
+    spread uniformly inside their bin, so the error is below one bin width.
+    """
+    h = np.asarray(hist, dtype=np.float64)
+    rows, nb = h.shape
+    width = (hi - lo) / nb
+    n = h.sum(axis=1)
+    cum = np.cumsum(h, axis=1)
+    out = np.full((rows, len(qs)), np.nan)
+    has = n > 0
+    r = np.flatnonzero(has)
+    for j, q in enumerate(qs):
+        t = q * n[r]
+        k = np.argmax(cum[r] >= t[:, None] - 1e-9, axis=1)
+        hk = h[r, k]
+        prev = cum[r, k] - hk
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(hk > 0, (t - prev) / hk, 0.0)
+        out[r, j] = lo + width * (k + np.clip(frac, 0.0, 1.0))
+    return out
+
+
+class Accumulator:
+    """Sums and histograms per parcel label, added to block by block.
+
+    Parameters
+    ----------
+    n_labels : number of labels including 0 (``len(parcels) + 1``); label 0 collects
+        everything that is not a clear pixel of a parcel and is ignored.
+    indices : which of :data:`INDICES` to compute (NDVI always is).
+    lowblue : whether ``ndvi_mean_lowblue`` can be computed (the item has a blue band).
+    """
+
+    def __init__(self, n_labels: int, indices: tuple[str, ...], lowblue: bool) -> None:
+        self.indices = tuple(dict.fromkeys(("ndvi", *indices)))
+        self.lowblue = lowblue
+        self.x = {k: np.zeros(n_labels) for k in self.indices}
+        self.xx = {k: np.zeros(n_labels) for k in self.indices}
+        self.hist = {k: np.zeros((n_labels, NBINS), np.int64) for k in self.indices}
+        self.n_lb = np.zeros(n_labels)
+        self.x_lb = np.zeros(n_labels)
+        self.n_data = 0  # labelled pixels with data in every band read (not nodata)
+
+    def add(
+        self,
+        refl: dict[str, npt.NDArray[np.float32]],
+        ok: npt.NDArray[np.bool_],
+        local: npt.NDArray[np.int32],
+        labels: npt.NDArray[np.intp],
+    ) -> None:
+        """Add one block.
+
+        Parameters
+        ----------
+        refl : canonical band -> 1-D float32 reflectance of the block's pixels.
+        ok : 1-D bool, the pixel is clear (mask, buffer and nodata considered).
+        local : 1-D int32 local label of each pixel, in ``0 .. len(labels) - 1``.
+        labels : global label of each local label (``labels[0] == 0``, unique).
+        """
+        n_loc = len(labels)
+        for name in self.indices:
+            v = _FUNCS[name](*(refl[b] for b in INDEX_BANDS[name]))
+            good = ok & ~np.isnan(v)
+            lab = local * good
+            vz = np.where(good, v, np.float32(0))
+            self.x[name][labels] += np.bincount(lab, weights=vz, minlength=n_loc)
+            self.xx[name][labels] += np.bincount(lab, weights=vz * vz, minlength=n_loc)
+            b = ((vz - np.float32(LO)) * np.float32(_PER_UNIT)).astype(np.int32)
+            np.clip(b, 0, NBINS - 1, out=b)
+            b += lab * NBINS
+            self.hist[name][labels] += np.bincount(b, minlength=n_loc * NBINS).reshape(n_loc, NBINS)
+            if name == "ndvi" and self.lowblue:
+                lab_lb = lab * (refl["blue"] <= np.float32(BLUE_HAZE))
+                self.n_lb[labels] += np.bincount(lab_lb, minlength=n_loc)
+                self.x_lb[labels] += np.bincount(lab_lb, weights=vz, minlength=n_loc)
+
+    def n_clear(self) -> npt.NDArray[np.int64]:
+        """Clear pixels with a defined NDVI, per label."""
+        return self.hist["ndvi"].sum(axis=1)
+
+    def columns(self, lab: npt.NDArray[np.intp]) -> dict[str, npt.NDArray[np.float64]]:
+        """The statistic columns of :data:`COLUMNS` for labels ``lab``."""
+        out: dict[str, npt.NDArray[np.float64]] = {}
+        nan = np.full(len(lab), np.nan)
+        for name in INDICES:
+            if name not in self.indices:
+                for stat in ("mean", "std", "p10", "p50", "p90"):
+                    out[f"{name}_{stat}"] = nan
+                continue
+            h = self.hist[name][lab]
+            n = h.sum(axis=1).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = self.x[name][lab] / n
+                var = np.maximum(self.xx[name][lab] / n - mean * mean, 0.0)
+                if name == "ndvi":
+                    out["green_fraction"] = h[:, _GREEN_BIN:].sum(axis=1) / n
+                    out["ndvi_mean_lowblue"] = (
+                        self.x_lb[lab] / self.n_lb[lab] if self.lowblue else nan
+                    )
+            q = hist_quantiles(h)
+            out[f"{name}_mean"], out[f"{name}_std"] = mean, np.sqrt(var)
+            out[f"{name}_p10"], out[f"{name}_p50"], out[f"{name}_p90"] = q.T
+        return out
+
+
+def merge_same_day(series: pd.DataFrame) -> pd.DataFrame:
+    """One row per parcel and UTC day: same-day rows of adjacent tiles combined.
+
+    :func:`~agririsk.imagery.series.parcel_series` keeps one row per parcel *and item*. A
+    parcel that spans two tiles (or sits in their overlap) acquired on the same pass has
+    two rows that day; this helper merges them.
+
+    Parameters
+    ----------
+    series : the parcel × item table (:data:`COLUMNS`).
+
+    Returns
+    -------
+    DataFrame with the same columns; ``item_id`` joins the merged ids with ``+``,
+    ``datetime`` is the earliest, ``n_pixels`` and ``n_clear`` are summed,
+    ``clear_fraction = sum(n_clear) / sum(n_pixels)``; every mean, percentile and
+    ``green_fraction`` is the average of the rows weighted by ``n_clear``; standard
+    deviations are pooled (within- plus between-row variance).
+
+    Notes
+    -----
+    Percentiles of a union are not weighted percentiles of its parts: the weighted
+    average is an approximation, exact when the parts share a distribution. Pixels in
+    the overlap of two tiles count twice, which weights them double but biases nothing.
+    """
+    if series.empty:
+        return series.copy()
+    df = series.copy()
+    df["_day"] = df["datetime"].dt.floor("D")
+    key = ["parcel_id", "_day"]
+    dup = df.duplicated(key, keep=False)
+    if not dup.any():
+        return series.copy()
+    single, multi = df[~dup], df[dup].copy()
+    w = multi["n_clear"].astype(np.float64)
+    value_cols = [c for c in COLUMNS[6:] if c in multi.columns and not c.endswith("_std")]
+    for c in value_cols:
+        multi[f"_w_{c}"] = multi[c].fillna(0) * w
+        multi[f"_n_{c}"] = w.where(multi[c].notna(), 0.0)
+    stds = [c for c in multi.columns if c.endswith("_std") and c in COLUMNS]
+    for c in stds:
+        m = c[: -len("_std")] + "_mean"
+        ok = multi[c].notna() & multi[m].notna()
+        multi[f"_w_{c}"] = ((multi[c] ** 2 + multi[m] ** 2) * w).where(ok, 0.0)
+        multi[f"_n_{c}"] = w.where(ok, 0.0)
+    g = multi.groupby(key, sort=False)
+    agg = g.agg(
+        item_id=("item_id", lambda s: "+".join(sorted(s))),
+        datetime=("datetime", "min"),
+        n_pixels=("n_pixels", "sum"),
+        n_clear=("n_clear", "sum"),
+    )
+    sums = g[[c for c in multi.columns if c.startswith(("_w_", "_n_"))]].sum()
+    agg["clear_fraction"] = agg["n_clear"] / agg["n_pixels"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c in value_cols:
+            agg[c] = sums[f"_w_{c}"] / sums[f"_n_{c}"].where(sums[f"_n_{c}"] > 0)
+        for c in stds:
+            m = c[: -len("_std")] + "_mean"
+            second = sums[f"_w_{c}"] / sums[f"_n_{c}"].where(sums[f"_n_{c}"] > 0)
+            agg[c] = np.sqrt(np.maximum(second - agg[m] ** 2, 0.0))
+    merged = agg.reset_index()
+    out = pd.concat([single.drop(columns="_day"), merged.drop(columns="_day")[series.columns]])
+    out = out.sort_values(["parcel_id", "datetime", "item_id"], kind="stable")
+    return out.reset_index(drop=True)[list(series.columns)]

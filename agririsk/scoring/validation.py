@@ -1,0 +1,80 @@
+"""Validation measures of a probability-of-default model (pure functions).
+
+References: Siddiqi (2017) *Intelligent Credit Scoring*, ch. 11 (KS, Gini, PSI);
+Brier (1950) for the Brier score; Basel Committee WP14 (2005) for calibration by grade.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+
+from agririsk.scoring.scorecard import grade_of
+
+__all__ = ["discrimination", "calibration_by_grade", "psi", "psi_table"]
+
+
+def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
+    """AUC, Gini (= 2 AUC − 1), KS (max |TPR − FPR|), Brier score and the default rates.
+
+    Returns NaN for the rank measures when ``y`` holds a single class.
+    """
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(pd_, dtype=float)
+    out = {"n": int(y.size), "defaults": int(y.sum()), "default_rate": float(y.mean()) if y.size else np.nan,
+           "mean_pd": float(p.mean()) if p.size else np.nan}
+    if y.size and 0 < y.sum() < y.size:
+        auc = float(roc_auc_score(y, p))
+        fpr, tpr, _ = roc_curve(y, p)
+        out.update(auc=auc, gini=2 * auc - 1, ks=float(np.max(tpr - fpr)), brier=float(brier_score_loss(y, p)))
+    else:
+        out.update(auc=np.nan, gini=np.nan, ks=np.nan, brier=float(np.mean((p - y) ** 2)) if y.size else np.nan)
+    return out
+
+
+def calibration_by_grade(y: np.ndarray, pd_: np.ndarray) -> pd.DataFrame:
+    """Per grade: loans, mean predicted pd, observed default rate and their difference."""
+    t = pd.DataFrame({"grade": grade_of(np.asarray(pd_, dtype=float)), "pd": pd_, "y": y})
+    g = t.groupby("grade")
+    return pd.DataFrame(
+        {"loans": g.size(), "predicted": g["pd"].mean(), "observed": g["y"].mean()}
+    ).assign(difference=lambda d: d["observed"] - d["predicted"]).round(4)
+
+
+def psi(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
+    """Population stability index of one feature between a reference and a new population.
+
+    Notes
+    -----
+    ``PSI = Σ_i (a_i − e_i) ln(a_i / e_i)`` over bins of the reference's deciles (missing
+    values are a bin of their own; shares floored at 1e-4). Rule of thumb: < 0.1 stable,
+    0.1–0.25 some shift, > 0.25 a shift that needs attention.
+    """
+    e = pd.to_numeric(expected, errors="coerce").astype(float)
+    a = pd.to_numeric(actual, errors="coerce").astype(float)
+    values = np.unique(e.dropna())
+    if values.size <= bins:  # a count or a flag: one bin per value seen in the reference
+        edges = np.concatenate([values[:-1] + np.diff(values) / 2, [np.inf]]) if values.size else np.array([np.inf])
+    else:
+        edges = np.unique(np.nanquantile(e, np.linspace(0, 1, bins + 1))[1:-1])
+        edges = np.concatenate([edges, [np.inf]])
+
+    def shares(v: pd.Series) -> np.ndarray:
+        idx = np.searchsorted(edges, v.to_numpy(), side="right").clip(max=edges.size - 1)
+        idx = np.where(v.isna().to_numpy(), edges.size, idx)
+        counts = np.bincount(idx, minlength=edges.size + 1).astype(float)
+        return np.maximum(counts / max(len(v), 1), 1e-4)
+
+    se, sa = shares(e), shares(a)
+    return float(np.sum((sa - se) * np.log(sa / se)))
+
+
+def psi_table(reference: pd.DataFrame, current: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """PSI of each feature with a plain reading (stable / some shift / major shift)."""
+    rows = []
+    for f in features:
+        if f in reference and f in current:
+            v = psi(reference[f], current[f])
+            rows.append((f, round(v, 3), "stable" if v < 0.1 else "some shift" if v < 0.25 else "major shift"))
+    return pd.DataFrame(rows, columns=["feature", "psi", "reading"])
