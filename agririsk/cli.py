@@ -79,14 +79,30 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="make the bundled sample region and run validate and score on it",
-        description="Makes the sample region (agririsk sample-region) in OUT/region, validates it "
-        "and scores it into OUT/scores, then prints a summary.",
+        help="make the bundled sample region and run validate, score and export on it",
+        description="Makes the sample region (agririsk sample-region) in OUT/region, validates it, "
+        "scores it into OUT/scores and exports the maps into OUT/maps, then prints a summary.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder (default: demo-output)")
     p.add_argument("--seed", type=int, default=0, help="sample region seed (default 0)")
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
     p.set_defaults(func=run_demo)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="risk maps and files for people and GIS",
+        description="Writes scores.csv/.parquet, parcels_risk.gpkg/.parquet, risk_map.png (A4) and "
+        "risk_map.html (interactive, works offline) to --out. Scores come from --scores (the output "
+        "of 'agririsk score') or are computed with the expert scorecard.",
+    )
+    add_region_options(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    p.add_argument("--scores", type=Path, metavar="FILE", help="scores.parquet or scores.csv from 'agririsk score'")
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="date of the scores (default: season.start)")
+    p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the score files")
+    p.set_defaults(func=run_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validate(sub)
     _add_score(sub)
     _add_train(sub)
+    _add_export(sub)
     return parser
 
 
@@ -204,26 +221,54 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from agririsk.export.run import export_region, read_scores
+    from agririsk.region import Region
+
+    region = Region.from_toml(args.region)
+    scores = read_scores(args.scores) if args.scores else None
+    personal = None
+    if args.include_personal_data:
+        from agririsk.inputs import Report, read_farmers
+
+        personal = read_farmers(region.farmers_path, Report(), include_personal=True)
+        personal = personal[[c for c in ("farmer_id", "name", "national_id", "phone") if c in personal]]
+    written = export_region(region, args.out, scores=scores, as_of=args.as_of, workspace=args.workspace,
+                            personal=personal)
+    print("wrote " + ", ".join(str(p) for p in written.values()))
+    return EXIT_OK
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from agririsk.inputs.cli_validate import run as run_validate
     from agririsk.sample import make_sample_region
 
     out = Path(args.out)
     t0 = time.monotonic()
-    print(f"1/3 making the sample region in {out / 'region'} (seed {args.seed})")
+    print(f"1/4 making the sample region in {out / 'region'} (seed {args.seed})")
     region_toml = make_sample_region(out / "region", seed=args.seed, progress=_progress(args, "sample items"))
-    print(f"    done in {time.monotonic() - t0:.0f}s\n2/3 validating {region_toml}")
+    print(f"    done in {time.monotonic() - t0:.0f}s\n2/4 validating {region_toml}")
     vargs = argparse.Namespace(region=region_toml, workspace=None, quiet=args.quiet, verbose=args.verbose)
     rc = run_validate(vargs)
     if rc != EXIT_OK:
         return rc
-    print(f"3/3 scoring into {out / 'scores'}")
+    print(f"3/4 scoring into {out / 'scores'}")
     sargs = argparse.Namespace(
         region=region_toml, workspace=None, out=out / "scores", as_of=None, workers=args.workers,
         include_personal_data=False, quiet=args.quiet, verbose=args.verbose,
     )
     rc = run_score(sargs)
-    print(f"\ndemo finished in {time.monotonic() - t0:.0f}s; scores in {out / 'scores' / 'scores.csv'}")
+    if rc != EXIT_OK:
+        return rc
+    print(f"4/4 exporting maps into {out / 'maps'}")
+    from agririsk.export.run import export_region, read_scores
+    from agririsk.region import Region
+
+    export_region(Region.from_toml(region_toml), out / "maps", scores=read_scores(out / "scores" / "scores.parquet"))
+    print(f"\ndemo finished in {time.monotonic() - t0:.0f}s")
+    print(f"  scores   {out / 'scores' / 'scores.csv'}")
+    print(f"  map      {out / 'maps' / 'risk_map.png'}  (A4) and {out / 'maps' / 'risk_map.html'} (open in a browser, works offline)")
+    print(f"  GIS      {out / 'maps' / 'parcels_risk.gpkg'}")
     return rc
 
 

@@ -9,7 +9,6 @@ the earlier seasons, tested on the latest), then refitted on all seasons and sav
 
 from __future__ import annotations
 
-
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -13,7 +13,10 @@ __all__ = ["CropParams", "crop_table", "crop_params", "KNOWN_CROPS"]
 
 @dataclass(frozen=True)
 class CropParams:
-    """Planning parameters of one crop; see ``agririsk/data/README.md`` for units and sources."""
+    """Planning and crop-water parameters of one crop.
+
+    See ``agririsk/data/README.md`` for units and the source of every number.
+    """
 
     crop: str
     sowing_doy: int
@@ -28,6 +31,26 @@ class CropParams:
     kc_mid: float
     kc_end: float
     ky: float
+    l_ini: int
+    l_dev: int
+    l_mid: int
+    l_late: int
+    zr_min_m: float
+    zr_max_m: float
+    p_depletion: float
+    t_base_c: float
+    t_upper_c: float
+    t_heat_c: float
+
+    @property
+    def stage_lengths(self) -> tuple[int, int, int, int]:
+        """FAO-56 stage lengths (L_ini, L_dev, L_mid, L_late), days (FAO-56 Table 11)."""
+        return (self.l_ini, self.l_dev, self.l_mid, self.l_late)
+
+    @property
+    def flowering_day(self) -> int:
+        """Days from sowing to flowering, taken as the peak green canopy (``days_to_peak``)."""
+        return self.days_to_peak
 
     @property
     def revenue_per_ha(self) -> float:

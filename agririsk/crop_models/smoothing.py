@@ -57,9 +57,9 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 #: Smoothing parameter on a daily grid with second differences. The smoother's
-#: half-power period is about 2 pi lambda^(1/4) days: 31 d for 600, i.e. it keeps a
-#: one-month green-up and passes over a week of missing or cloudy dates.
-DEFAULT_LAMBDA = 600.0
+#: half-power period is about 2 pi lambda^(1/4) days: 20 d for 100, i.e. it keeps a
+#: three-week green-up and a harvest drop, and smooths over single noisy dates.
+DEFAULT_LAMBDA = 100.0
 #: Observations of a parcel with a smaller clear share are not used.
 MIN_CLEAR_FRACTION = 0.3
 #: Days added before and after each season window, so that the pre- and post-season

@@ -22,12 +22,17 @@ SCORE_COLUMNS = [
 ]
 
 
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+def atomic_write(path: Path, write: Callable[[Path], Any], *, suffix: str = ".part") -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    ``suffix`` is the temporary file's ending, for writers that insist on one (GeoPackage).
+    The temporary file does not exist when ``write`` is called.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.unlink(tmp)
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -104,22 +104,33 @@ def hist_quantiles(
     :math:`lo + w (k + (t - C_{k-1}) / h_k)`, ``w`` the bin width: values are taken as
     spread uniformly inside their bin, so the error is below one bin width.
     """
-    h = np.asarray(hist, dtype=np.float64)
+    h = np.asarray(hist)
     rows, nb = h.shape
     width = (hi - lo) / nb
-    n = h.sum(axis=1)
-    cum = np.cumsum(h, axis=1)
     out = np.full((rows, len(qs)), np.nan)
-    has = n > 0
-    r = np.flatnonzero(has)
-    for j, q in enumerate(qs):
-        t = q * n[r]
-        k = np.argmax(cum[r] >= t[:, None] - 1e-9, axis=1)
-        hk = h[r, k]
-        prev = cum[r, k] - hk
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac = np.where(hk > 0, (t - prev) / hk, 0.0)
-        out[r, j] = lo + width * (k + np.clip(frac, 0.0, 1.0))
+    cum = np.cumsum(h, axis=1, dtype=np.int64)
+    n = cum[:, -1]
+    r = np.flatnonzero(n > 0)
+    if not r.size:
+        return out
+    cum, n = cum[r], n[r]
+    # Rows made one increasing integer sequence (row j shifted by j * (max n + 1)): one
+    # searchsorted finds, for every row and quantile, the first bin whose cumulative count
+    # reaches q * n (for integer counts: reaches ceil(q * n)).
+    shift = np.arange(len(r), dtype=np.int64)[:, None] * (int(n.max()) + 1)
+    cum += shift
+    t = np.asarray(qs, dtype=np.float64)[None, :] * n[:, None]  # (rows, q)
+    goal = np.maximum(np.ceil(t - 1e-9).astype(np.int64), 1) + shift
+    pos = np.searchsorted(cum.ravel(), goal.ravel(), side="left").reshape(t.shape)
+    cum -= shift
+    k = np.minimum(pos - np.arange(len(r))[:, None] * nb, nb - 1)
+    rows_r = np.arange(len(r))[:, None]
+    c_k = cum[rows_r, k]
+    prev = np.where(k > 0, cum[rows_r, np.maximum(k - 1, 0)], 0)
+    hk = c_k - prev
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(hk > 0, (t - prev) / hk, 0.0)
+    out[r] = lo + width * (k + np.clip(frac, 0.0, 1.0))
     return out
 
 
@@ -139,7 +150,7 @@ class Accumulator:
         self.lowblue = lowblue
         self.x = {k: np.zeros(n_labels) for k in self.indices}
         self.xx = {k: np.zeros(n_labels) for k in self.indices}
-        self.hist = {k: np.zeros((n_labels, NBINS), np.int64) for k in self.indices}
+        self.hist = {k: np.zeros((n_labels, NBINS), np.int32) for k in self.indices}
         self.n_lb = np.zeros(n_labels)
         self.x_lb = np.zeros(n_labels)
         self.n_data = 0  # labelled pixels with data in every band read (not nodata)
@@ -162,10 +173,10 @@ class Accumulator:
         """
         n_loc = len(labels)
         for name in self.indices:
-            v = _FUNCS[name](*(refl[b] for b in INDEX_BANDS[name]))
-            good = ok & ~np.isnan(v)
+            vz = _FUNCS[name](*(refl[b] for b in INDEX_BANDS[name]))
+            good = ok & (vz == vz)  # NaN (undefined index) is not good
+            np.copyto(vz, np.float32(0), where=~good)
             lab = local * good
-            vz = np.where(good, v, np.float32(0))
             self.x[name][labels] += np.bincount(lab, weights=vz, minlength=n_loc)
             self.xx[name][labels] += np.bincount(lab, weights=vz * vz, minlength=n_loc)
             b = ((vz - np.float32(LO)) * np.float32(_PER_UNIT)).astype(np.int32)

@@ -1,0 +1,84 @@
+"""``agririsk export``: scores and maps of a region written for people and GIS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from agririsk.errors import InputError
+from agririsk.export.html import render_risk_html
+from agririsk.export.maps import render_risk_png
+from agririsk.export.tables import write_scores
+from agririsk.export.vector import parcels_with_risk, write_parcels_risk
+from agririsk.inputs import Report, read_parcels
+from agririsk.region import Region
+
+__all__ = ["export_region", "read_scores"]
+
+logger = logging.getLogger(__name__)
+
+
+def read_scores(path: Path) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Read a ``scores.parquet`` or ``scores.csv`` written by ``agririsk score``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: scores file not found; run 'agririsk score REGION.toml --out DIR' first or omit --scores.")
+    try:
+        table = gpd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"farmer_id": str})
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
+        raise InputError(f"{path}: cannot read the scores ({exc}); pass the scores.parquet or scores.csv of 'agririsk score'.") from None
+    missing = [c for c in ("farmer_id", "pd", "grade", "decision") if c not in table]
+    if missing:
+        raise InputError(f"{path}: not a scores file (missing columns {missing}); pass the output of 'agririsk score'.")
+    table["farmer_id"] = table["farmer_id"].astype(str)
+    return table
+
+
+def export_region(
+    region: Region,
+    out: Path,
+    *,
+    scores: pd.DataFrame | None = None,
+    as_of: dt.date | None = None,
+    workspace: Path | None = None,
+    personal: pd.DataFrame | None = None,
+    report: Report | None = None,
+) -> dict[str, Path]:
+    """Write the files of CONTRACTS.md §7 that exist so far to ``out``.
+
+    Parameters
+    ----------
+    region : the region.
+    out : destination folder.
+    scores : the farmers' scores (from :func:`read_scores`); computed with the expert
+        scorecard when None.
+    as_of : date printed on the maps (default: season start).
+    personal : farmer_id + personal columns, only with ``--include-personal-data``.
+
+    Returns
+    -------
+    The written files by name.
+    """
+    report = report if report is not None else Report()
+    out = Path(out)
+    as_of = as_of or region.season.start
+    if scores is None:
+        from agririsk.pipeline import score_region
+
+        run = score_region(region, as_of=as_of, workspace=workspace, report=report)
+        scores = run.scores
+    parcels = read_parcels(region.parcels_path, report)
+    written: dict[str, Path] = {}
+    if isinstance(scores, gpd.GeoDataFrame):
+        written.update(write_scores(scores, out, personal=personal))
+    table = parcels_with_risk(parcels, scores)
+    written.update(write_parcels_risk(table, out))
+    title = f"{region.name}: farm risk grades"
+    subtitle = f"pre-loan scores as of {as_of} · season {region.season.start} – {region.season.end} · {len(scores)} farmers, {len(table)} fields"
+    written["risk_map.png"] = render_risk_png(table, out / "risk_map.png", title=title, subtitle=subtitle, crs=region.crs)
+    written["risk_map.html"] = render_risk_html(table, out / "risk_map.html", title=title, subtitle=subtitle, crs=region.crs)
+    return written

@@ -1,0 +1,69 @@
+"""agririsk export on the sample region: files a risk officer and a GIS can open."""
+
+from __future__ import annotations
+
+import shutil
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from agririsk.cli import main
+
+
+@pytest.fixture(scope="module")
+def exported(sample_region_pristine, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export") / "region"
+    shutil.copytree(sample_region_pristine.parent, root)
+    scores = root.parent / "scores"
+    assert main(["-q", "score", str(root / "region.toml"), "--out", str(scores)]) == 0
+    out = root.parent / "out"
+    rc = main(["-q", "export", str(root / "region.toml"), "--out", str(out), "--scores", str(scores / "scores.parquet")])
+    return rc, root / "region.toml", out
+
+
+def test_export__geopackage_one_row_per_parcel_with_contract_columns(exported):
+    rc, region_toml, out = exported
+    assert rc == 0
+    gdf = gpd.read_file(out / "parcels_risk.gpkg")
+    parcels = gpd.read_file(region_toml.parent / "parcels.gpkg")
+    assert len(gdf) == len(parcels)
+    assert {"parcel_id", "farmer_id", "pd", "score", "grade", "decision", "reason_1", "open_alerts"} <= set(gdf.columns)
+    assert gdf["parcel_id"].is_unique
+
+
+def test_export__png_is_a_real_picture(exported):
+    import matplotlib.image as mpimg
+
+    _, _, out = exported
+    img = mpimg.imread(out / "risk_map.png")
+    h, w = img.shape[:2]
+    assert w > 1000 and h > 700 and abs(w / h - 297 / 210) < 0.02  # A4 landscape
+    assert np.unique(img.reshape(-1, img.shape[-1]), axis=0).shape[0] > 5  # not one colour
+
+
+def test_export__html_is_offline_and_draws_parcels(exported):
+    _, region_toml, out = exported
+    doc = (out / "risk_map.html").read_text()
+    parcels = gpd.read_file(region_toml.parent / "parcels.gpkg")
+    assert doc.count("<path data-pid=") >= len(parcels)
+    for external in ("src=\"http", "href=\"http", "cdn", "unpkg", "<link "):
+        assert external not in doc.lower()
+
+
+def test_export__no_personal_data_in_any_file(exported):
+    _, region_toml, out = exported
+    farmers = pd.read_csv(region_toml.parent / "farmers.csv", dtype=str)
+    secrets = [s for col in ("name", "national_id", "phone") for s in farmers[col].dropna()]
+    for path in out.rglob("*"):
+        blob = path.read_bytes()
+        assert not [s for s in secrets if s.encode() in blob], path.name
+
+
+def test_export__bad_scores_file_is_one_clear_error(exported, tmp_path, capsys):
+    _, region_toml, _ = exported
+    bad = tmp_path / "scores.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert main(["export", str(region_toml), "--out", str(tmp_path / "o"), "--scores", str(bad)]) == 1
+    assert "not a scores file" in capsys.readouterr().err
