@@ -48,6 +48,8 @@ from agririsk.export.cog import write_cog
 
 __all__ = [
     "ITEMS",
+    "EQUIVALENCE_ITEMS",
+    "make_equivalence_stac",
     "expected_table",
     "TinyStac",
     "make_tiny_parcels",
@@ -402,3 +404,113 @@ def expected_table() -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["item_id", "parcel_id", "n_pixels", "n_clear", "ndvi_mean", "ndvi_std"]
     )
+
+
+# --------------------------------------------------------------------------- one scene, 3 ways
+
+#: The same scene as Sentinel-2 10 m (EPSG:32651), Landsat 30 m (EPSG:32651, QA_PIXEL,
+#: Landsat scale/offset) and Sentinel-2 20 m in the next UTM zone (EPSG:32652).
+EQUIVALENCE_ITEMS = ("S2_10m_32651", "LC09_30m_32651", "S2_20m_32652")
+_EQ_FIELDS = {  # west, north offsets from (X0, Y0), width, height (m), NDVI level
+    "A": (0, 0, 300, 240, 0.75),
+    "B": (360, 0, 240, 300, 0.55),
+    "C": (0, -330, 420, 210, 0.35),
+    "D": (600, -420, 120, 120, 0.6),  # under a cloud in every item
+}
+_EQ_CLOUD = (X0 + 660, Y0 - 480, 90.0)  # centre x, y (EPSG:32651) and radius, m
+
+
+def equivalence_parcels() -> gpd.GeoDataFrame:
+    """Fields A-D of :func:`make_equivalence_stac`, in EPSG:32651."""
+    geoms = [
+        shapely.box(X0 + dx, Y0 + dy - h, X0 + dx + w, Y0 + dy)
+        for dx, dy, w, h, _ in _EQ_FIELDS.values()
+    ]
+    return gpd.GeoDataFrame({"parcel_id": list(_EQ_FIELDS)}, geometry=geoms, crs=EPSG_MAIN)
+
+
+def _eq_scene(epsg: int, res: float) -> tuple[dict[str, np.ndarray], Affine, np.ndarray]:
+    """Reflectances and cloud flags of the scene sampled at the pixel centres of a grid."""
+    parcels = equivalence_parcels()
+    west, south, east, north = parcels.to_crs(epsg).total_bounds
+    west, north = np.floor(west / res) * res - 4 * res, np.ceil(north / res) * res + 4 * res
+    width = int(np.ceil((east - west) / res)) + 4
+    height = int(np.ceil((north - south) / res)) + 4
+    width += width % 2
+    height += height % 2
+    transform = from_origin(west, north, res, res)
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    x, y = transform @ (cols, rows)
+    if epsg != EPSG_MAIN:  # where each pixel centre is in the scene's own CRS
+        x, y = Transformer.from_crs(epsg, EPSG_MAIN, always_xy=True).transform(x, y)
+    bands = {b: np.full((height, width), v) for b, v in BACKGROUND.items()}
+    bands["nir"] = np.full((height, width), 0.15)
+    for pid, geom in zip(parcels["parcel_id"], parcels.geometry, strict=True):
+        inside = shapely.contains_xy(geom, x, y)
+        level = _EQ_FIELDS[pid][4]
+        # NDVI varies smoothly across the field (+-0.1), so resolution matters a little
+        wave = 0.1 * np.sin((x - X0) / 90.0) * np.cos((y - Y0) / 70.0)
+        v = level + wave
+        red = 0.06
+        bands["red"][inside] = red
+        bands["nir"][inside] = (red * (1 + v) / (1 - v))[inside]
+    cx, cy, r = _EQ_CLOUD
+    cloud = (x - cx) ** 2 + (y - cy) ** 2 < r * r
+    for b, val in CLOUD.items():
+        bands[b][cloud] = val
+    return bands, transform, cloud
+
+
+def make_equivalence_stac(root: Path) -> TinyStac:
+    """Write one synthetic scene as three items: Sentinel-2, Landsat and another UTM zone.
+
+    The scene is defined on the ground (EPSG:32651 metres): four fields A-D whose NDVI
+    varies smoothly around 0.75, 0.55, 0.35 and 0.6, and a round cloud over all of D.
+    Each item samples it at its own pixel centres; ``T``-style asset layouts as in
+    :func:`make_tiny_stac` (``earth-search`` keys for Sentinel-2, ``landsat`` keys,
+    QA_PIXEL and DN scaling without ``raster:bands`` for Landsat). Parcel statistics must
+    agree across the three items within the sampling error of the coarser grids.
+
+    Returns
+    -------
+    :class:`TinyStac` with the fields in EPSG:4326 and :data:`EQUIVALENCE_ITEMS`.
+    """
+    img = Path(root) / "imagery"
+    features = []
+    specs = (
+        (EQUIVALENCE_ITEMS[0], EPSG_MAIN, 10.0, "earth-search"),
+        (EQUIVALENCE_ITEMS[1], EPSG_MAIN, 30.0, "landsat"),
+        (EQUIVALENCE_ITEMS[2], EPSG_OTHER, 20.0, "earth-search"),
+    )
+    for k, (item_id, epsg, res, flavour) in enumerate(specs):
+        bands, transform, cloud = _eq_scene(epsg, res)
+        folder = img / item_id
+        hrefs = {}
+        for band, refl in bands.items():
+            path = folder / f"{band}.tif"
+            dn = reflectance_to_dn(refl, flavour)  # type: ignore[arg-type]
+            write_cog(path, dn, transform=transform, crs=epsg, nodata=0, overviews=False)
+            hrefs[band] = f"./{item_id}/{band}.tif"
+        if flavour == "landsat":
+            qa = np.where(cloud, _LANDSAT_CLOUD, _LANDSAT_CLEAR).astype(np.uint16)
+            write_cog(folder / "scl.tif", qa, transform=transform, crs=epsg, overviews=False)
+        else:  # SCL at twice the pixel size, cloudy where any of its 2 x 2 pixels is
+            h, w = cloud.shape
+            coarse = cloud.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))
+            scl = np.where(coarse, 9, 4).astype(np.uint8)
+            write_cog(
+                folder / "scl.tif",
+                scl,
+                transform=transform @ Affine.scale(2),
+                crs=epsg,
+                nodata=0,
+                overviews=False,
+            )
+        hrefs["scl"] = f"./{item_id}/scl.tif"
+        shape = bands["red"].shape
+        when = f"2026-06-0{k + 1}T02:30:00Z"
+        features.append(_item_json(item_id, when, epsg, transform, shape, hrefs, flavour))  # type: ignore[arg-type]
+    img.mkdir(parents=True, exist_ok=True)
+    catalog = img / "catalog.json"
+    catalog.write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
+    return TinyStac(catalog, equivalence_parcels().to_crs(4326), list(EQUIVALENCE_ITEMS))

@@ -317,9 +317,11 @@ def main() -> None:
         return min(runs, key=lambda r: r[0])
 
     def fresh(workers: int, keep_labels: bool, indices=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-        ws = base / f"ws_{workers}"
+        ws = base / (f"ws_{workers}" + ("_" + "_".join(indices) if indices else ""))
         if not keep_labels:
             shutil.rmtree(ws, ignore_errors=True)
+        elif not (ws / "labels").exists() and (base / "ws_1" / "labels").exists():
+            shutil.copytree(base / "ws_1" / "labels", ws / "labels")  # same parcels, same grid
         shutil.rmtree(ws / "items", ignore_errors=True)
         return _in_child(_series, stack, str(ws), workers, indices)
 

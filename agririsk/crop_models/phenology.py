@@ -50,6 +50,7 @@ import pandas as pd
 import xarray as xr
 
 from agririsk.crop_models.crops import crop_params
+from agririsk.errors import InputError
 
 __all__ = [
     "phenology",
@@ -224,29 +225,43 @@ def _gap_at(obs: npt.NDArray[np.bool_], day: FloatArray) -> FloatArray:
     return np.where(np.isfinite(day), gap, np.nan)
 
 
-def _crop_lags(
-    parcel_ids: npt.ArrayLike, seasons: npt.ArrayLike, crops: pd.Series | None
-) -> FloatArray:
-    """Half the emergence-to-peak span (days) of each row's crop ('other' if unknown)."""
+def crop_names(
+    parcel_ids: npt.ArrayLike,
+    season_starts: npt.ArrayLike,
+    crops: pd.Series | pd.DataFrame | None,
+) -> npt.NDArray[np.object_]:
+    """Crop of each (parcel, season) row; ``other`` where unknown.
+
+    ``crops`` is a Series indexed by ``parcel_id`` (one crop for every season, e.g. the
+    declared crop), a Series with a ``(parcel_id, season start date)`` MultiIndex, or a
+    frame with ``parcel_id`` and ``crop`` columns.
+    """
+    crops = _as_series(crops)
     pids = pd.Index(np.asarray(parcel_ids).astype(str))
     if crops is None or crops.empty:
-        names = pd.Series("other", index=range(len(pids)))
+        names = pd.Series("other", index=range(len(pids)), dtype=object)
     elif isinstance(crops.index, pd.MultiIndex):
-        key = pd.MultiIndex.from_arrays([pids, pd.to_datetime(np.asarray(seasons)).date])
+        key = pd.MultiIndex.from_arrays([pids, pd.to_datetime(np.asarray(season_starts)).date])
         names = pd.Series(crops.reindex(key).to_numpy())
     else:
-        names = pd.Series(crops.astype(str).reindex(pids).to_numpy())
-    names = names.fillna("other").astype(str)
+        c = crops.copy()
+        c.index = c.index.astype(str)
+        names = pd.Series(c.reindex(pids).to_numpy())
+    return names.fillna("other").astype(str).to_numpy(dtype=object)
+
+
+def _crop_lags(names: npt.NDArray[np.object_]) -> FloatArray:
+    """Half the emergence-to-peak span (days) of each row's crop."""
     lag = {}
-    for c in names.unique():
-        p = crop_params(c)
+    for c in pd.unique(names):
+        p = crop_params(str(c))
         lag[c] = 0.5 * (p.days_to_peak - p.emergence_days)
-    return names.map(lag).to_numpy(dtype=float)
+    return pd.Series(names).map(lag).to_numpy(dtype=float)
 
 
 def phenology(
     smoothed: xr.Dataset,
-    crops: pd.Series | None = None,
+    crops: pd.Series | pd.DataFrame | None = None,
     *,
     min_amplitude: float = MIN_AMPLITUDE,
     min_obs: int = MIN_OBS,
@@ -323,7 +338,7 @@ def phenology(
         base1 + HARVEST_FRACTION * amp1,
         after=sen,
     )
-    emergence = mid - _crop_lags(pids, starts[row_season], _as_series(crops))
+    emergence = mid - _crop_lags(crop_names(pids, starts[row_season], crops))
 
     end = np.where(np.isfinite(harvest), harvest, t - 1)
     start = np.where(np.isfinite(greenup), greenup, 0)
@@ -382,8 +397,12 @@ def phenology(
 
 
 def _as_series(crops: pd.Series | pd.DataFrame | None) -> pd.Series | None:
+    """``crops`` as a Series of crop names (frames with ``parcel_id, crop`` accepted)."""
     if crops is None or isinstance(crops, pd.Series):
         return crops
     if {"parcel_id", "crop"} <= set(crops.columns):
         return crops.set_index("parcel_id")["crop"]
-    raise ValueError("crops must be a Series indexed by parcel_id or a frame with parcel_id, crop")
+    raise InputError(
+        "crops must be a Series of crop names indexed by parcel_id (or by parcel_id and "
+        f"season start), or a frame with parcel_id and crop columns; got columns {list(crops.columns)}."
+    )

@@ -133,7 +133,7 @@ def render_risk_html(
                   f'width="{right - left:.1f}" height="{top - bottom:.1f}" preserveAspectRatio="none" '
                   f'style="image-rendering:pixelated"/></g>')
     legend = "".join(f'<div><span class="sw" style="background:{GRADE_COLOURS[g]}"></span>{html.escape(GRADE_LABELS[g])}'
-                     f' ({int((grades == g).sum())})</div>' for g in ["A", "B", "C", "D", "E", ""])
+                     f' ({int((grades == g).sum())} fields)</div>' for g in ["A", "B", "C", "D", "E", ""])
     toggles = ['<label><input type="checkbox" data-layer="layer-parcels" checked> parcels by grade</label>']
     if markers:
         toggles.append(f'<label><input type="checkbox" data-layer="layer-alerts" checked> open alerts ({len(markers)})</label>')

@@ -86,31 +86,31 @@ def open_cube(
     import dask
     import dask.array as da
 
-    region = _as_region(region)
+    reg = _as_region(region)
     if (bbox is None) == (parcel_id is None):
         raise InputError(
             "open_cube: give exactly one of bbox=(west, south, east, north) or parcel_id."
         )
     end_limit = pd.Timestamp(end).date() if end is not None else None
     items = load_items(
-        region.imagery_catalog, collection=region.imagery_collection, until=end_limit
+        reg.imagery_catalog, collection=reg.imagery_collection, until=end_limit
     )
     if start is not None:
         first = pd.Timestamp(start, tz="UTC")
         items = [i for i in items if i.datetime >= first]
-    crs = CRS.from_user_input(region.crs) if region.crs else None
+    crs = CRS.from_user_input(reg.crs) if reg.crs else None
     if crs is None and items:
         crs = CRS.from_epsg(items[0].epsg) if items[0].epsg else None
     if crs is None:
         raise InputError(
-            f"open_cube: no item of {region.imagery_catalog} in the time range names a CRS; "
+            f"open_cube: no item of {reg.imagery_catalog} in the time range names a CRS; "
             'set crs = "EPSG:..." in region.toml.'
         )
-    area4326 = _area(region, bbox, parcel_id)
+    area4326 = _area(reg, bbox, parcel_id)
     items = [i for i in items if i.footprint is None or i.footprint.intersects(area4326)]
     if not items:
         raise InputError(
-            f"open_cube: no item of {region.imagery_catalog} covers the area between "
+            f"open_cube: no item of {reg.imagery_catalog} covers the area between "
             f"{start or 'the first item'} and {end or 'the last item'}. Widen the dates or the area."
         )
     for item in items:
@@ -159,14 +159,14 @@ def open_cube(
         )
         for k, b in enumerate(bands)
     }
-    return xr.Dataset(data, coords=coords, attrs={"crs": crs.to_string(), "region": region.name})
+    return xr.Dataset(data, coords=coords, attrs={"crs": crs.to_string(), "region": reg.name})
 
 
 def _as_region(region: Any) -> Any:
     if isinstance(region, str | os.PathLike):
         from agririsk.region import Region  # the region room, imported only when a path is given
 
-        return Region.from_toml(region)
+        return Region.from_toml(os.fspath(region))
     return region
 
 
@@ -196,13 +196,13 @@ def _area(
 def _grid(area4326: shapely.Geometry, crs: CRS, res: float, margin: int) -> tuple[Affine, int, int]:
     """A north-up grid of ``res`` snapped to multiples of ``res`` covering the area."""
     to = Transformer.from_crs(4326, crs, always_xy=True)
-    ring = shapely.segmentize(shapely.envelope(area4326), 0.001)
-    xy = shapely.get_coordinates(ring)
+    xy = shapely.get_coordinates(shapely.segmentize(area4326, 0.001))
     x, y = to.transform(xy[:, 0], xy[:, 1])
-    west = np.floor(min(x) / res) * res - margin * res
-    north = np.ceil(max(y) / res) * res + margin * res
-    east = np.ceil(max(x) / res) * res + margin * res
-    south = np.floor(min(y) / res) * res - margin * res
+    eps = 1e-6  # coordinates a round trip through degrees moved by a hair stay on the pixel
+    west = (np.floor(min(x) / res + eps) - margin) * res
+    north = (np.ceil(max(y) / res - eps) + margin) * res
+    east = (np.ceil(max(x) / res - eps) + margin) * res
+    south = (np.floor(min(y) / res + eps) - margin) * res
     width, height = int(round((east - west) / res)), int(round((north - south) / res))
     return Affine(res, 0.0, west, 0.0, -res, north), height, width
 

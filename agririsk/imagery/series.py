@@ -244,5 +244,6 @@ def _init_worker(
 def _worker_compute(item: SceneItem) -> pd.DataFrame | tuple[str, str]:
     cache = _WORKER["cache"]
     assert isinstance(cache, LabelCache)
-    workspace, key, options = _WORKER["args"]  # type: ignore[misc]
-    return _compute(item, cache, workspace, key, options)
+    args = _WORKER["args"]
+    assert isinstance(args, tuple)
+    return _compute(item, cache, *args)

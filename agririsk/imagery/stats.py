@@ -23,6 +23,8 @@ streaming, and memory-flat (``parcels × NBINS`` counters per index).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -49,7 +51,12 @@ INDEX_BANDS: dict[str, tuple[str, ...]] = {
     "ndwi": ("green", "nir"),
 }
 INDICES: tuple[str, ...] = tuple(INDEX_BANDS)
-_FUNCS = {"ndvi": ndvi, "evi": evi, "ndmi": ndmi, "ndwi": ndwi}
+_FUNCS: dict[str, Callable[..., npt.NDArray[np.float32]]] = {
+    "ndvi": ndvi,
+    "evi": evi,
+    "ndmi": ndmi,
+    "ndwi": ndwi,
+}
 
 #: Histogram bins over [LO, HI] per index and parcel (bin width 0.02).
 NBINS = 100

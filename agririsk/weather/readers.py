@@ -26,6 +26,7 @@ from agririsk.inputs._tables import (
     row_label,
 )
 from agririsk.inputs.report import Report
+from agririsk.weather.qc import STUCK_DAYS, stuck_runs
 
 __all__ = ["read_stations", "read_station_daily", "read_weather_grid", "PHYSICAL_LIMITS"]
 
@@ -150,7 +151,9 @@ def read_station_daily(
     Quality control, in this order: rows without station or valid date are skipped;
     duplicate (``station_id``, ``date``) rows keep the first; cells that are not numbers
     become NaN; negative rain becomes NaN; values outside :data:`PHYSICAL_LIMITS` become
-    NaN; days with ``tmin_c`` > ``tmax_c`` get both set NaN. Missing days inside a
+    NaN; days with ``tmin_c`` > ``tmax_c`` get both set NaN; a sensor repeating one value
+    on :data:`~agririsk.weather.qc.STUCK_DAYS` or more consecutive days (zero rain
+    excepted) has the repeats set NaN (:func:`~agririsk.weather.qc.stuck_runs`). Missing days inside a
     station's first-to-last date span are reported as gaps (not filled here).
     """
     path = Path(path)
@@ -200,6 +203,13 @@ def read_station_daily(
     swapped = out["tmin_c"] > out["tmax_c"]
     issues.add(out, swapped, "tmin_c greater than tmax_c (both set missing)")
     out.loc[swapped, ["tmin_c", "tmax_c"]] = np.nan
+    for column in variables:
+        if column == "et0_mm":
+            continue
+        stuck = stuck_runs(out, column)
+        issues.add(out, stuck, f"stuck sensor: {column} repeats one value for {STUCK_DAYS} or more days "
+                               "(the repeats set missing)")
+        out[column] = out[column].mask(stuck)
     issues.flush()
     _report_gaps(out, report, path)
 

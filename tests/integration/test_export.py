@@ -67,3 +67,33 @@ def test_export__bad_scores_file_is_one_clear_error(exported, tmp_path, capsys):
     bad.write_text("a,b\n1,2\n")
     assert main(["export", str(region_toml), "--out", str(tmp_path / "o"), "--scores", str(bad)]) == 1
     assert "not a scores file" in capsys.readouterr().err
+
+
+def _chromium():
+    import shutil as sh
+
+    return sh.which("chromium") or sh.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_export__html_renders_offline_in_headless_chromium(exported, tmp_path):
+    import subprocess
+
+    import matplotlib.image as mpimg
+
+    _, _, out = exported
+    shot = tmp_path / "shot.png"
+    cmd = [
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--proxy-server=127.0.0.1:9",  # no network at all
+        "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1200,800",
+        f"--screenshot={shot}", (out / "risk_map.html").as_uri(),
+    ]
+    subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert shot.exists()
+    img = mpimg.imread(shot)[..., :3]
+    # parcels are drawn: a good share of the map area carries grade colours, not background
+    background = np.all(np.abs(img - img[5, -5]) < 0.02, axis=-1)
+    assert (~background).mean() > 0.2
+    assert np.unique((img * 255).astype(int).reshape(-1, 3), axis=0).shape[0] > 5

@@ -79,8 +79,17 @@ def test_parcel_series__band_in_another_crs_is_warped(tmp_path):
 
         dst_t, w, h = calculate_default_transform(crs, 32652, 8, 8, *ds.bounds, resolution=2)
     dst = np.zeros((h, w), np.uint16)
-    reproject(src, dst, src_transform=transform, src_crs=crs, dst_transform=dst_t,
-              dst_crs=32652, resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)
+    reproject(
+        src,
+        dst,
+        src_transform=transform,
+        src_crs=crs,
+        dst_transform=dst_t,
+        dst_crs=32652,
+        resampling=Resampling.nearest,
+        src_nodata=0,
+        dst_nodata=0,
+    )
     write_cog(path, dst, transform=dst_t, crs=32652, nodata=0, overviews=False)
     got, report = _series(tiny, tmp_path / "b", cloud_buffer_m=0)
     assert not report.problems
@@ -89,7 +98,9 @@ def test_parcel_series__band_in_another_crs_is_warped(tmp_path):
     assert (b["n_clear"] == a["n_clear"]).all()
 
 
-@pytest.mark.parametrize(("buffer_m", "clear"), [(0, (12, 12, 16)), (10, (7, 7, 16)), (20, (0, 0, 16))])
+@pytest.mark.parametrize(
+    ("buffer_m", "clear"), [(0, (12, 12, 16)), (10, (7, 7, 16)), (20, (0, 0, 16))]
+)
 def test_parcel_series__cloud_buffer_grows_masks(tmp_path, buffer_m, clear):
     # T51_20260501: cloud on pixels rows 0-1 cols 0-1 (P1), shadow rows 2-3 cols 6-7 (P2).
     # 10 m buffer: cloud covers rows 0-2 cols 0-2 (9 of P1's 16), shadow rows 1-4 cols 5-7
@@ -103,14 +114,13 @@ def test_parcel_series__cloud_buffer_grows_masks(tmp_path, buffer_m, clear):
 def test_zonal_item__buffer_crosses_block_edges(tmp_path):
     """Block-wise buffering (halo) gives what dilating the whole image gives."""
     import geopandas as gpd
+    import pandas as pd
     import shapely
 
     from agririsk.imagery import SceneItem
     from agririsk.imagery.masks import dilate
     from agririsk.imagery.stac import BandAsset
     from agririsk.imagery.zonal import LabelCache, ParcelSet, zonal_item
-
-    import pandas as pd
 
     rng = np.random.default_rng(3)
     size, x0, y0 = 64, 500_000.0, 5_000_000.0
@@ -120,16 +130,34 @@ def test_zonal_item__buffer_crosses_block_edges(tmp_path):
         scl[r, c] = 9
     scl[15, 15], scl[16, 33] = 9, 3  # clouds at the 16-pixel tile edges
     assets = {}
-    for band, arr in (("red", np.full((size, size), 2000)), ("nir", np.full((size, size), 5000)), ("scl", scl)):
-        path = write_cog(tmp_path / f"{band}.tif", arr.astype(np.uint16 if band != "scl" else np.uint8),
-                         transform=t, crs=32633, nodata=0, blocksize=16, overviews=False)
+    for band, arr in (
+        ("red", np.full((size, size), 2000)),
+        ("nir", np.full((size, size), 5000)),
+        ("scl", scl),
+    ):
+        path = write_cog(
+            tmp_path / f"{band}.tif",
+            arr.astype(np.uint16 if band != "scl" else np.uint8),
+            transform=t,
+            crs=32633,
+            nodata=0,
+            blocksize=16,
+            overviews=False,
+        )
         assets[band] = BandAsset(str(path), 1e-4 if band != "scl" else 1.0, 0.0, 0.0)
     with rasterio.open(tmp_path / "red.tif") as ds:
         assert ds.block_shapes[0] == (16, 16)
-    boxes = [shapely.box(x0 + 80 * j, y0 - 80 * (i + 1), x0 + 80 * (j + 1), y0 - 80 * i)
-             for i in range(8) for j in range(8)]
-    parcels = gpd.GeoDataFrame({"parcel_id": [f"Q{k}" for k in range(64)]}, geometry=boxes, crs=32633)
-    item = SceneItem("S", pd.Timestamp("2026-05-01", tz="UTC"), 32633, None, assets, "sentinel-2", None)
+    boxes = [
+        shapely.box(x0 + 80 * j, y0 - 80 * (i + 1), x0 + 80 * (j + 1), y0 - 80 * i)
+        for i in range(8)
+        for j in range(8)
+    ]
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": [f"Q{k}" for k in range(64)]}, geometry=boxes, crs=32633
+    )
+    item = SceneItem(
+        "S", pd.Timestamp("2026-05-01", tz="UTC"), 32633, None, assets, "sentinel-2", None
+    )
     got = zonal_item(item, LabelCache(ParcelSet.from_frame(parcels)), cloud_buffer_m=20)
     clear = ~dilate(np.isin(scl, [3, 9]), 2)
     expected = clear.reshape(8, 8, 8, 8).sum(axis=(1, 3)).ravel()

@@ -35,7 +35,12 @@ def test_hist_quantiles__within_one_bin_of_exact(values, q):
     # NDVI from red = 1, nir = (1 + v) / (1 - v): exactly v up to float32 rounding
     nir = ((1 + values) / (1 - values)).astype(np.float32)
     red = np.ones_like(nir)
-    acc.add({"red": red, "nir": nir}, np.ones(len(values), bool), np.ones(len(values), np.int32), np.array([0, 1]))
+    acc.add(
+        {"red": red, "nir": nir},
+        np.ones(len(values), bool),
+        np.ones(len(values), np.int32),
+        np.array([0, 1]),
+    )
     got = acc.columns(np.array([1]))[f"ndvi_p{int(q * 100)}"][0]
     lo, hi = np.quantile(values, q, method="inverted_cdf"), np.quantile(values, q)
     assert min(lo, hi) - 2.0 / NBINS - 1e-4 <= got <= max(lo, hi) + 2.0 / NBINS + 1e-4
@@ -54,7 +59,9 @@ def test_accumulator__hand_checked_block_split_does_not_matter():
         for part in splits:
             labels = np.unique(np.concatenate([[0], glob[part]]))
             local = np.searchsorted(labels, glob[part]).astype(np.int32)
-            acc.add({"red": red[part], "nir": nir[part], "blue": blue[part]}, ok[part], local, labels)
+            acc.add(
+                {"red": red[part], "nir": nir[part], "blue": blue[part]}, ok[part], local, labels
+            )
         return acc.n_clear(), acc.columns(np.array([1, 2]))
 
     n, cols = run([np.arange(6)])
@@ -62,7 +69,9 @@ def test_accumulator__hand_checked_block_split_does_not_matter():
     assert n[1:].tolist() == n2[1:].tolist() == [3, 2]
     np.testing.assert_allclose(cols["ndvi_mean"], [0.7, 0.35], atol=1e-6)
     np.testing.assert_allclose(cols["ndvi_std"], [np.sqrt(0.02), 0.15], atol=1e-6)
-    np.testing.assert_allclose(cols["ndvi_mean_lowblue"], [0.7, 0.5], atol=1e-6)  # blue 0.25 dropped
+    np.testing.assert_allclose(
+        cols["ndvi_mean_lowblue"], [0.7, 0.5], atol=1e-6
+    )  # blue 0.25 dropped
     np.testing.assert_allclose(cols["green_fraction"], [1.0, 0.5])  # 0.5 counts as green
     for k in cols:
         np.testing.assert_allclose(cols[k], cols2[k], atol=1e-9, equal_nan=True)
@@ -83,12 +92,35 @@ def _rows(*rows):
 
 def test_merge_same_day__weighted_by_n_clear_and_pooled_std():
     df = _rows(
-        {"parcel_id": "P1", "item_id": "A", "datetime": "2026-05-01T02:30Z", "n_pixels": 10,
-         "n_clear": 3, "ndvi_mean": 0.8, "ndvi_std": 0.0, "green_fraction": 1.0},
-        {"parcel_id": "P1", "item_id": "B", "datetime": "2026-05-01T02:31Z", "n_pixels": 10,
-         "n_clear": 1, "ndvi_mean": 0.4, "ndvi_std": 0.0, "green_fraction": 0.0},
-        {"parcel_id": "P2", "item_id": "A", "datetime": "2026-05-01T02:30Z", "n_pixels": 4,
-         "n_clear": 4, "ndvi_mean": 0.5, "ndvi_std": 0.1},
+        {
+            "parcel_id": "P1",
+            "item_id": "A",
+            "datetime": "2026-05-01T02:30Z",
+            "n_pixels": 10,
+            "n_clear": 3,
+            "ndvi_mean": 0.8,
+            "ndvi_std": 0.0,
+            "green_fraction": 1.0,
+        },
+        {
+            "parcel_id": "P1",
+            "item_id": "B",
+            "datetime": "2026-05-01T02:31Z",
+            "n_pixels": 10,
+            "n_clear": 1,
+            "ndvi_mean": 0.4,
+            "ndvi_std": 0.0,
+            "green_fraction": 0.0,
+        },
+        {
+            "parcel_id": "P2",
+            "item_id": "A",
+            "datetime": "2026-05-01T02:30Z",
+            "n_pixels": 4,
+            "n_clear": 4,
+            "ndvi_mean": 0.5,
+            "ndvi_std": 0.1,
+        },
     )
     out = merge_same_day(df).set_index("parcel_id")
     assert list(out.columns) == COLUMNS[1:]
