@@ -16,14 +16,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from agririsk.crop_models.seasons import relative_productivity, season_indicators
-from agririsk.errors import NoDataError
+from agririsk.crop_models import season_table
+from agririsk.errors import AgririskError, NoDataError
 from agririsk.imagery import SceneItem, load_items, parcel_series
 from agririsk.inputs import Report, read_farmers, read_loans, read_parcels
 from agririsk.region import Region, Season
-from agririsk.scoring.features import farm_features
+from agririsk.scoring.features import WEATHER_FEATURES, farm_features, mapped_area_ha
 from agririsk.scoring.scorecard import ExpertScorecard, grade_of, pd_to_score
 from agririsk.scoring.trained import TrainedScorecard
+from agririsk.weather.exposure import farm_weather_history, weather_exposure
 
 __all__ = [
     "ScoreRun",
@@ -136,6 +137,7 @@ def load_inputs(region: Region, *, until: dt.date, report: Report | None = None)
 def gather_evidence(
     inputs: RegionInputs,
     *,
+    region: Region | None = None,
     season: Season,
     as_of: dt.date,
     workspace: Path,
@@ -149,6 +151,7 @@ def gather_evidence(
     Parameters
     ----------
     inputs : the region's inputs (items after ``as_of`` are ignored here too).
+    region : the region, for its weather inputs; without it the weather factors are empty.
     season : the season being financed; its window in earlier years are the past seasons.
     as_of : the decision date.
     workspace : per-item cache folder.
@@ -169,11 +172,62 @@ def gather_evidence(
         series = parcel_series(used, parcels, workspace, workers=workers, progress=progress, report=inputs.report)
     else:
         series = pd.DataFrame(columns=["parcel_id", "datetime", "clear_fraction", "ndvi_mean"])
-    crops = parcels.set_index("parcel_id")["declared_crop"]
-    ps = relative_productivity(season_indicators(series, seasons), crops)
+    ps = parcel_season_table(series, parcels, seasons)
     features = farm_features(parcels, farmers, ps, credit_history=credit_history)
     features["seasons_total"] = len(seasons)
+    weather = _weather_history(region, inputs, farmers, seasons, as_of) if region is not None else None
+    for col in WEATHER_FEATURES:
+        features[col] = weather[col].reindex(features.index) if weather is not None and col in weather else np.nan
     return Evidence(features, _data_quality(features, len(seasons)), ps, seasons, len(used))
+
+
+def parcel_season_table(series: pd.DataFrame, parcels: gpd.GeoDataFrame, seasons: list[Season]) -> pd.DataFrame:
+    """Phenology and health of every parcel in every past season (``crop_models.season_table``).
+
+    Parcels without any observation in a season get a row with ``data_quality`` =
+    ``insufficient_imagery`` and no values. Adds ``observed`` (``data_quality == "ok"``)
+    and ``peak_pct`` (the season-integral percentile among same-crop fields) for the farm
+    features.
+    """
+    crops = parcels.set_index("parcel_id")["declared_crop"]
+    grid = pd.MultiIndex.from_product([parcels["parcel_id"], [s.start for s in seasons]], names=["parcel_id", "season_start"])
+    if series.empty or not seasons:
+        table = pd.DataFrame(index=grid).reset_index()
+    else:
+        table = season_table(series, seasons, crops, area_ha=mapped_area_ha(parcels))
+        table = table.set_index(["parcel_id", "season_start"]).reindex(grid).reset_index()
+    if "data_quality" not in table:
+        table["data_quality"] = np.nan
+    table["data_quality"] = table["data_quality"].fillna("insufficient_imagery")
+    table["observed"] = table["data_quality"].eq("ok")
+    table["peak_pct"] = table["productivity_pct"] if "productivity_pct" in table else np.nan
+    if "peak_ndvi" not in table:
+        table["peak_ndvi"] = np.nan
+    return table
+
+
+def _weather_history(
+    region: Region, inputs: RegionInputs, farmers: pd.DataFrame, windows: list[Season], as_of: dt.date
+) -> pd.DataFrame | None:
+    """Per farmer: drought frequency and water-limited relative yield in the past seasons.
+
+    The past seasons are those the imagery covers, so that both kinds of evidence speak of
+    the same years. Weather that cannot be used is reported and the weather factors are
+    left out; it never stops the score.
+    """
+    parcels = inputs.parcels
+    if not windows or parcels.empty:
+        return None
+    irrigated_farm = farmers.set_index("farmer_id")["irrigated"] if "irrigated" in farmers else pd.Series(dtype=bool)
+    irrigated = parcels["farmer_id"].map(irrigated_farm).astype("boolean").fillna(False).astype(bool)
+    irrigated = pd.Series((irrigated | parcels["declared_crop"].eq("rice")).to_numpy(), index=parcels["parcel_id"].to_numpy())
+    try:
+        exposure = weather_exposure(region, parcels, inputs.report, seasons=windows, as_of=as_of, irrigated=irrigated)
+    except AgririskError as exc:
+        inputs.report.warning(str(region.path), "[weather]", f"weather not usable, weather factors left out: {exc}",
+                              "run 'agririsk validate' and fix the weather files")
+        return None
+    return farm_weather_history(exposure, parcels)
 
 
 def score_region(
@@ -211,7 +265,7 @@ def score_region(
     workspace = Path(workspace) if workspace else region.default_workspace()
     inputs = load_inputs(region, until=as_of, report=report)
     ev = gather_evidence(
-        inputs, season=region.season, as_of=as_of, workspace=workspace, workers=workers, progress=progress,
+        inputs, region=region, season=region.season, as_of=as_of, workspace=workspace, workers=workers, progress=progress,
         credit_history=_credit_history(region, as_of, inputs.farmers["farmer_id"], inputs.report),
     )
     features, quality = ev.features, ev.quality

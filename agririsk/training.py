@@ -21,7 +21,7 @@ from agririsk.errors import InputError, NoDataError
 from agririsk.inputs import Report, read_loans
 from agririsk.pipeline import credit_history, gather_evidence, load_inputs
 from agririsk.region import Region, Season
-from agririsk.scoring.features import FEATURE_COLUMNS
+from agririsk.scoring.features import FEATURE_COLUMNS, WEATHER_FEATURES
 from agririsk.scoring.scorecard import ExpertScorecard
 from agririsk.scoring.trained import TrainedScorecard, save_model
 from agririsk.scoring.validation import calibration_by_grade, discrimination, psi_table
@@ -72,7 +72,7 @@ def training_table(
             season_loans[["farmer_id", "loan_id", "loan_amount", "defaulted"]], on="farmer_id", how="inner"
         )
         ev = gather_evidence(
-            inputs, season=season, as_of=season.start, workspace=workspace, workers=workers, progress=progress,
+            inputs, region=region, season=season, as_of=season.start, workspace=workspace, workers=workers, progress=progress,
             farmers=farmers.drop_duplicates("farmer_id"), credit_history=credit_history(loans, season.start),
         )
         if not ev.seasons:
@@ -87,7 +87,7 @@ def training_table(
         raise NoDataError(f"{region.history_path}: no loan season has imagery before it; nothing to learn from.")
     history = pd.concat(rows, ignore_index=True)
     current = gather_evidence(
-        inputs, season=region.season, as_of=region.season.start, workspace=workspace, workers=workers,
+        inputs, region=region, season=region.season, as_of=region.season.start, workspace=workspace, workers=workers,
         credit_history=credit_history(loans, region.season.start),
     ).features
     return history, current
@@ -132,7 +132,7 @@ def train_region(
                        "add loan history of more seasons")
     model = TrainedScorecard(shrinkage=shrinkage).fit(data, data["defaulted"])
     doc["points_table"] = model.points_table().to_dict("records")
-    doc["stability"] = psi_table(data, current, [c for c in FEATURE_COLUMNS if c not in ("main_crop",)]).to_dict("records")
+    doc["stability"] = psi_table(data, current, [c for c in FEATURE_COLUMNS + WEATHER_FEATURES if c != "main_crop"]).to_dict("records")
     meta = {"region": region.name, "training_seasons": [int(s) for s in seasons], "n_loans": len(data),
             "n_defaults": int(data["defaulted"].sum())}
     out = Path(out)

@@ -171,14 +171,14 @@ NDVI_BANDS = ("red", "nir", "scl")
 def _floor(stack: Path, workers: int, bands: tuple[str, ...] = ALL_BANDS) -> float:
     items = sorted(p for p in stack.iterdir() if p.is_dir())
     jobs = [[str(i / f"{b}.tif") for b in bands] for i in items]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     if workers == 1:
         for j in jobs:
             _floor_one(j)
     else:
         with ProcessPoolExecutor(workers) as pool:
             list(pool.map(_floor_one, jobs))
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _cpu() - c
 
 
 def _series(
@@ -190,11 +190,11 @@ def _series(
 
     parcels = gpd.read_parquet(stack / "parcels.parquet")
     items = load_items(stack / "catalog.json")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     df = parcel_series(items, parcels, Path(workspace), workers=workers, indices=indices or INDICES)
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, _cpu() - c
     assert len(df) > 0
-    return elapsed
+    return elapsed, cpu
 
 
 def _exactextract(stack: Path, base: Path, dates: int) -> None:
@@ -208,11 +208,15 @@ def _exactextract(stack: Path, base: Path, dates: int) -> None:
 
     parcels = gpd.read_parquet(stack / "parcels.parquet")
     items = load_items(stack / "catalog.json")[:dates]
-    t = time.perf_counter()
-    ours = parcel_series(items, parcels, base / "ws_ee", indices=("ndvi",), cloud_buffer_m=0)
-    t_ours = time.perf_counter() - t
+    ws = base / "ws_ee"
+    shutil.rmtree(ws, ignore_errors=True)
+    if (base / "ws_1" / "labels").exists():  # the label raster is not part of the reduction
+        shutil.copytree(base / "ws_1" / "labels", ws / "labels")
+    t, c = time.perf_counter(), time.process_time()
+    ours = parcel_series(items, parcels, ws, indices=("ndvi",), cloud_buffer_m=0)
+    t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
     utm = parcels.to_crs(32651)
-    t_ee, diffs, n_cmp = 0.0, [], 0
+    t_ee, c_ee, diffs, n_cmp = 0.0, 0.0, [], 0
     for item in items:
         folder = stack / item.id
         with rasterio.open(folder / "red.tif") as r, rasterio.open(folder / "nir.tif") as n:
@@ -226,11 +230,12 @@ def _exactextract(stack: Path, base: Path, dates: int) -> None:
         profile.update(dtype="float32", nodata=np.nan, compress="deflate", tiled=True)
         with rasterio.open(out, "w", **profile) as dst:
             dst.write(ndvi, 1)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         res = exact_extract(
             str(out), utm, ["mean", "count"], include_cols=["parcel_id"], output="pandas"
         )
         t_ee += time.perf_counter() - t
+        c_ee += time.process_time() - c
         mine = ours[ours["item_id"] == item.id].set_index("parcel_id")
         both = res.set_index("parcel_id").join(mine[["ndvi_mean", "clear_fraction"]], how="inner")
         both = both[(both["count"] > 0) & (both["clear_fraction"] >= 0.99)]  # cloud-free parcels
@@ -240,7 +245,8 @@ def _exactextract(stack: Path, base: Path, dates: int) -> None:
     print(
         f"\nexactextract on {len(items)} dates (masked NDVI GeoTIFF precomputed, not timed): "
         f"{t_ee:.2f} s; parcel_series NDVI from the COGs (decode included): {t_ours:.2f} s "
-        f"-> exactextract / ours = {t_ee / t_ours:.2f}"
+        f"-> exactextract / ours = {t_ee / t_ours:.2f} (CPU {c_ee:.2f} s vs {c_ours:.2f} s: "
+        f"{c_ee / c_ours:.2f})"
     )
     print(
         f"cloud-free parcel means compared: {n_cmp}; |difference| median {np.median(d):.4f}, "
@@ -264,21 +270,30 @@ def _in_child(fn, *args, method: str = "fork") -> tuple[float, float]:  # type: 
     return result
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _runner(queue, fn, args) -> None:  # type: ignore[no-untyped-def]
-    seconds = fn(*args)
+    seconds, cpu = fn(*args)
     hwm = 0.0
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 hwm = float(line.split()[1]) / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    queue.put((seconds, max(hwm, kids)))
+    queue.put((seconds, cpu, max(hwm, kids)))
 
 
-def _make(*args) -> float:  # type: ignore[no-untyped-def]
+def _make(*args) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     t = time.perf_counter()
     make_stack(*args)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, 0.0
 
 
 def main() -> None:
@@ -302,7 +317,7 @@ def main() -> None:
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench_zonal_"))
     stack = base / f"stack_{args.size}_{args.dates}_{args.parcels}_{args.blocksize}"
     if not (stack / "catalog.json").is_file():
-        secs, _ = _in_child(
+        secs, _, _ = _in_child(
             _make, stack, args.size, args.dates, args.parcels, args.blocksize, method="spawn"
         )
         print(f"made stack {stack} in {secs:.1f} s")
@@ -316,7 +331,7 @@ def main() -> None:
         runs = [fn(*a) for _ in range(args.repeat)]
         return min(runs, key=lambda r: r[0])
 
-    def fresh(workers: int, keep_labels: bool, indices=None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    def fresh(workers: int, keep_labels: bool, indices=None) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
         ws = base / (f"ws_{workers}" + ("_" + "_".join(indices) if indices else ""))
         if not keep_labels:
             shutil.rmtree(ws, ignore_errors=True)
@@ -327,7 +342,7 @@ def main() -> None:
 
     # Each measurement is paired with a 1-process floor of the same bands taken just before
     # it, so that a ratio survives load that drifts during the run (shared machines).
-    def floor(bands: tuple[str, ...] = ALL_BANDS) -> tuple[float, float]:
+    def floor(bands: tuple[str, ...] = ALL_BANDS) -> tuple[float, float, float]:
         return _in_child(_floor, stack, 1, bands)
 
     rows = []
@@ -361,9 +376,19 @@ def main() -> None:
     )
     cached = _in_child(_series, stack, str(base / "ws_1"), 1)
     rows.append(("rerun, all items cached", cached, floor_all, best(floor)))
-    print(f"\n{'measurement':54s} {'s':>7s} {'× floor':>8s} {'× adj.':>7s} {'peak MB':>8s}")
-    for name, (sec, peak), (fl, _), (adj_sec, _) in rows:
-        print(f"{name:54s} {sec:7.2f} {sec / fl:8.2f} {sec / adj_sec:7.2f} {peak:8.0f}")
+    print(
+        f"\n{'measurement':50s} {'s':>6s} {'× floor':>7s} {'× adj.':>6s} "
+        f"{'cpu s':>6s} {'cpu × floor':>11s} {'peak MB':>7s}"
+    )
+    for name, (sec, cpu, peak), (fl, fl_cpu, _), (adj_sec, _, _) in rows:
+        print(
+            f"{name:50s} {sec:6.2f} {sec / fl:7.2f} {sec / adj_sec:6.2f} "
+            f"{cpu:6.2f} {cpu / fl_cpu:11.2f} {peak:7.0f}"
+        )
+    print(
+        "× floor: wall time / the floor of the same bands at the start; × adj.: / that floor "
+        "measured just before; cpu: user+system seconds of all processes (robust to load)."
+    )
     print(f"\nfloor throughput: {mpx / floor_ndvi[0]:.0f} Mpx/s (red, NDVI bands)")
     if args.exactextract:
         _exactextract(stack, base, args.ee_dates)

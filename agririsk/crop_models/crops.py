@@ -69,6 +69,7 @@ def crop_table() -> pd.DataFrame:
 KNOWN_CROPS: tuple[str, ...] = ("maize", "soybean", "rice", "wheat", "cotton", "other")
 
 
+@cache
 def crop_params(crop: str) -> CropParams:
     """Parameters of ``crop``; crops not in the table get the ``other`` row."""
     table = crop_table()
@@ -76,7 +77,7 @@ def crop_params(crop: str) -> CropParams:
     row = table.loc[key].to_dict()
     return CropParams(
         crop=key,
-        **{f.name: _CASTS[f.type](row[f.name]) for f in fields(CropParams) if f.name != "crop"},
+        **{f.name: _CASTS[str(f.type)](row[f.name]) for f in fields(CropParams) if f.name != "crop"},
     )
 
 

@@ -361,4 +361,3 @@ def condition_at(
             "peer_anomaly": anom,
         }
     )[cols]
-

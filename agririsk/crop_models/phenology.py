@@ -21,8 +21,8 @@ With ``v`` the smoothed curve, ``t_p`` the day of its maximum inside the season 
 - ``harvest_date``: the drop from a dry standing canopy to stubble is a step, which
   smoothing would blur: it is dated from the observations themselves, as the midpoint
   between the first clear observation after the senescence date below ``b_1 + 0.1 A_1``
-  and the clear observation before it (:func:`step_bracket`; residual-cloud dates
-  down-weighted by the smoother are ignored);
+  and the clear observation before it, the drop being confirmed by the next
+  observation (:func:`step_bracket`: stubble stays, a residual cloud is one date);
 - ``season_integral``: :math:`\\sum_{t=t_{gu}}^{t_h} \\max(v_t - b_0, 0)` (NDVI-days),
   the area above the base from green-up to harvest (to the last valid day if no harvest).
 
@@ -175,38 +175,46 @@ def step_bracket(
     *,
     after: npt.ArrayLike,
 ) -> tuple[FloatArray, FloatArray]:
-    """Date of an abrupt drop (a step) from the observations that bracket it.
+    """Date of a lasting drop (a step) from the observations that bracket it.
 
     Parameters
     ----------
     y : (n, T) observations on the daily grid (NaN where none).
-    good : (n, T) observations to trust (clear, not down-weighted as residual cloud).
+    good : (n, T) observations to use (clear enough).
     threshold : (n,) level separating before (>=) and after (<) the step.
     after : (n,) search only after this day (exclusive); NaN: no search.
 
     Returns
     -------
-    (day, gap): the midpoint between the last good observation before and the first
-    good observation below the threshold after ``after``, and the length of that
-    interval (the step is somewhere inside; the midpoint errs by at most ``gap / 2``).
-    NaN when no good observation falls below the threshold.
+    (day, gap): the midpoint between the first observation after ``after`` that is below
+    the threshold *and stays below at the next observation* (the stubble stays; a
+    residual cloud is one date) and the observation before it, and the length of that
+    interval (the step is inside; the midpoint errs by at most ``gap / 2``). The last
+    observation of the series counts as confirmed. NaN when there is no such drop.
 
     Examples
     --------
-    >>> y = [[0.3, np.nan, 0.3, np.nan, np.nan, np.nan, 0.2]]
+    >>> y = [[0.3, np.nan, 0.3, np.nan, np.nan, np.nan, 0.2, 0.2]]
     >>> step_bracket(y, np.isfinite(y), [0.25], after=[0])
     (array([4.]), array([4.]))
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
-    good = np.asarray(good, dtype=bool) & np.isfinite(y)
+    use: npt.NDArray[np.bool_] = np.asarray(good, dtype=bool) & np.isfinite(y)
     n, t = y.shape
     grid = np.arange(t)
+    rows = np.arange(n)[:, None]
     a = np.asarray(after, dtype=float)
-    thr = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))
-    below = good & (grid > np.where(np.isfinite(a), a, np.inf)[:, None]) & (y < thr[:, None])
+    thr = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))[:, None]
+    # index of the next good observation after each day (t when none)
+    pos = np.where(use, grid, t)
+    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
+    nxt = np.concatenate([nxt[:, 1:], np.full((n, 1), t)], axis=1)
+    y_next = np.where(nxt < t, y[rows, np.minimum(nxt, t - 1)], -np.inf)
+    below = use & (y < thr) & (y_next < thr)
+    below &= grid > np.where(np.isfinite(a), a, np.inf)[:, None]
     found = below.any(axis=1)
     d1 = np.argmax(below, axis=1)
-    prev = good & (grid < d1[:, None])
+    prev = use & (grid < d1[:, None])
     found &= prev.any(axis=1)
     d0 = t - 1 - np.argmax(prev[:, ::-1], axis=1)
     day = np.where(found, (d0 + d1) / 2.0, np.nan)
@@ -334,7 +342,7 @@ def phenology(
     sen = crossing(z, base1 + SENESCENCE_FRACTION * amp1, after=peak_day, upward=False)
     harvest, harvest_gap = step_bracket(
         smoothed["observed"].to_numpy().reshape(n, t),
-        obs & (smoothed["final_weight"].to_numpy() >= 0.5 * w3).reshape(n, t),
+        obs,
         base1 + HARVEST_FRACTION * amp1,
         after=sen,
     )
@@ -357,7 +365,9 @@ def phenology(
         gap_bad |= np.nan_to_num(gaps[key], nan=0.0) > max_gap_days
     gap_bad &= cycle
     quality_ok = enough & ~gap_bad
-    harvest = np.where(np.nan_to_num(gaps["harvest_gap_days"]) <= max_harvest_gap_days, harvest, np.nan)
+    harvest = np.where(
+        np.nan_to_num(gaps["harvest_gap_days"]) <= max_harvest_gap_days, harvest, np.nan
+    )
 
     days = {
         "greenup_date": greenup,

@@ -15,9 +15,9 @@ negative residuals down-weighted (Tukey's bisquare on ``r / (c s)``, ``s`` a rob
 residual scale), so that the curve follows the *upper envelope* of the observations as
 in Chen et al. (2004) and TIMESAT (Jönsson & Eklundh 2004).
 
-Every parcel of a season shares the daily grid, so the systems of all parcels are
-stacked into one block-diagonal banded matrix and solved by a single banded Cholesky
-factorisation (:func:`scipy.linalg.solveh_banded`): linear in the number of parcels.
+Every parcel of a season shares the daily grid and the penalty, so the pentadiagonal
+systems of many parcels are factorised together by a banded Cholesky whose loop over the
+days is vectorised over parcels: the cost is linear in parcels and days.
 
 References
 ----------
@@ -31,6 +31,7 @@ satellite sensor data. Computers & Geosciences 30, 833-845.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -69,7 +70,7 @@ MARGIN_DAYS = 20
 #: observation (days); beyond, the daily series is NaN.
 MAX_EXTRAPOLATION_DAYS = 10
 #: Robustness iterations and the bisquare tuning constant (in robust residual scales).
-N_ITER = 4
+N_ITER = 3
 BISQUARE_C = 4.0
 #: Floor of the robust residual scale (NDVI units): sensor noise of a parcel mean.
 MIN_SCALE = 0.02
@@ -77,6 +78,9 @@ MIN_SCALE = 0.02
 VALUE_COLUMNS = ("ndvi_p50", "ndvi_mean")
 #: Upper bound of stacked unknowns per banded solve (bounds memory, ~40 MB).
 _CHUNK = 1_000_000
+#: Parcels smoothed together: enough to amortise the solver's per-day Python loop, few
+#: enough to bound its working memory (~10 arrays of days x parcels, ~70 MB).
+_BATCH = 4096
 
 
 def value_column(series: pd.DataFrame, candidates: Sequence[str] = VALUE_COLUMNS) -> str:
@@ -96,12 +100,67 @@ def value_column(series: pd.DataFrame, candidates: Sequence[str] = VALUE_COLUMNS
     )
 
 
+@functools.lru_cache(maxsize=16)
 def _penalty_bands(n_days: int, d: int) -> list[FloatArray]:
     """Upper diagonals 0..d of D_d' D_d for one series of ``n_days`` (index k: k-th diagonal)."""
     eye = np.eye(n_days)
     dmat = np.diff(eye, n=d, axis=0)
     p = dmat.T @ dmat
     return [np.diagonal(p, k).copy() for k in range(d + 1)]
+
+
+def _solve_spd_band2(a0: FloatArray, a1: FloatArray, a2: FloatArray, b: FloatArray) -> FloatArray:
+    """Solve many symmetric positive definite pentadiagonal systems at once.
+
+    ``a0`` (T, n) is the diagonal of each system (column k is system k); ``a1`` (T,) and
+    ``a2`` (T,) are the first and second sub-diagonals, shared by all systems
+    (``a1[j] = A[j + 1, j]``; trailing entries unused); ``b`` (T, n) the right-hand sides.
+    Banded Cholesky ``A = L L'``, then two substitutions: a loop over T whose steps are
+    vectorised over the n systems.
+    """
+    t = a0.shape[0]
+    inv = np.empty_like(a0)  # 1 / L[j, j]
+    l1 = np.zeros_like(a0)  # L[j + 1, j]
+    l2 = np.zeros_like(a0)  # L[j + 2, j]
+    d = np.empty(a0.shape[1])
+    tmp = np.empty(a0.shape[1])
+    for j in range(t):
+        d[:] = a0[j]
+        if j >= 1:
+            np.multiply(l1[j - 1], l1[j - 1], out=tmp)
+            d -= tmp
+        if j >= 2:
+            np.multiply(l2[j - 2], l2[j - 2], out=tmp)
+            d -= tmp
+        np.sqrt(d, out=d)
+        np.divide(1.0, d, out=inv[j])
+        if j + 1 < t:
+            if j >= 1:
+                np.multiply(l2[j - 1], l1[j - 1], out=tmp)
+                np.subtract(a1[j], tmp, out=l1[j])
+                l1[j] *= inv[j]
+            else:
+                np.multiply(inv[j], a1[j], out=l1[j])
+        if j + 2 < t:
+            np.multiply(inv[j], a2[j], out=l2[j])
+    y = b.copy()
+    for j in range(t):
+        if j >= 1:
+            np.multiply(l1[j - 1], y[j - 1], out=tmp)
+            y[j] -= tmp
+        if j >= 2:
+            np.multiply(l2[j - 2], y[j - 2], out=tmp)
+            y[j] -= tmp
+        y[j] *= inv[j]
+    for j in range(t - 1, -1, -1):
+        if j + 1 < t:
+            np.multiply(l1[j], y[j + 1], out=tmp)
+            y[j] -= tmp
+        if j + 2 < t:
+            np.multiply(l2[j], y[j + 2], out=tmp)
+            y[j] -= tmp
+        y[j] *= inv[j]
+    return y
 
 
 def whittaker(
@@ -114,18 +173,19 @@ def whittaker(
     y : (n_series, n_days) values; NaN where there is no observation.
     w : (n_series, n_days) non-negative weights; NaN ``y`` gets weight 0.
     lam : smoothing parameter lambda (> 0); larger is smoother.
-    d : order of the differences in the penalty (2: the curve is linear in gaps).
+    d : order of the differences in the penalty (2: a discrete cubic spline in gaps).
 
     Returns
     -------
-    (n_series, n_days) smoothed and gap-filled values. A series with fewer than ``d``
+    (n_series, n_days) smoothed and gap-filled values. A series with ``d`` or fewer
     weighted observations has no unique solution and comes back NaN.
 
     Notes
     -----
-    Solves :math:`(W + \\lambda D_d^\\top D_d) z = W y` per series (Eilers 2003, eq. 6) for
-    all series in one banded Cholesky factorisation of the block-diagonal system; the
-    bands that would couple consecutive series are set to zero.
+    Solves :math:`(W + \\lambda D_d^\\top D_d) z = W y` per series (Eilers 2003, eq. 6).
+    For ``d = 2`` (the default) the pentadiagonal systems of all series are factorised
+    together by a banded Cholesky vectorised over the series; other orders use
+    :func:`scipy.linalg.solveh_banded` on the stacked block-diagonal system.
 
     Examples
     --------
@@ -150,6 +210,16 @@ def whittaker(
         return out
     bands = _penalty_bands(t, d)
     rows = np.flatnonzero(ok)
+    if d == 2:
+        wt = np.ascontiguousarray(w[rows].T)  # (T, n): each step reads contiguous rows
+        a0 = lam * bands[0][:, None] + wt
+        a1 = np.zeros(t)
+        a1[:-1] = lam * bands[1]
+        a2 = np.zeros(t)
+        a2[:-2] = lam * bands[2]
+        rhs = wt * np.ascontiguousarray(yz[rows].T)
+        out[rows] = _solve_spd_band2(a0, a1, a2, rhs).T
+        return out
     per = max(1, _CHUNK // t)
     for lo in range(0, len(rows), per):
         sel = rows[lo : lo + per]
@@ -179,12 +249,19 @@ def _robust_fit(
     w = w0.copy()
     z = whittaker(y, w, lam)
     obs = w0 > 0
+    n_obs = obs.sum(axis=1)
+    k = max(int(n_obs.max()), 1) if len(n_obs) else 1
+    idx = np.argsort(~obs, axis=1, kind="stable")[:, :k]  # observed days first
+    rows = np.arange(len(y))
+    lo_i, hi_i = np.maximum(n_obs - 1, 0) // 2, np.maximum(n_obs, 1) // 2
     for _ in range(n_iter):
-        r = np.where(obs, y - z, np.nan)
-        with np.errstate(all="ignore"):
-            scale = 1.4826 * np.nanmedian(np.abs(r), axis=1, keepdims=True)
+        r = np.where(obs, y - z, 0.0)
+        a = np.take_along_axis(np.abs(np.where(obs, r, np.inf)), idx, axis=1)
+        a.sort(axis=1)
+        med = 0.5 * (a[rows, np.minimum(lo_i, k - 1)] + a[rows, np.minimum(hi_i, k - 1)])
+        scale = 1.4826 * med[:, None]
         scale = np.where(np.isfinite(scale), np.maximum(scale, MIN_SCALE), MIN_SCALE)
-        w = w0 * np.where(obs, _bisquare_low(np.nan_to_num(r), scale, c), 0.0)
+        w = w0 * np.where(obs, _bisquare_low(r, scale, c), 0.0)
         z = whittaker(y, w, lam)
     return z, w
 
@@ -285,7 +362,11 @@ def smooth_series(
         with np.errstate(invalid="ignore", divide="ignore"):
             y = np.where(wsum > 0, wy / wsum, np.nan).reshape(n_p, n_days)
         w0 = (np.where(cnt > 0, wsum / np.maximum(cnt, 1), 0.0)).reshape(n_p, n_days)
-        z, w = _robust_fit(y, w0, lam, n_iter, bisquare_c)
+        z = np.empty_like(y)
+        w = np.empty_like(w0)
+        for lo in range(0, n_p, _BATCH):  # batches small enough to stay in cache
+            c = slice(lo, lo + _BATCH)
+            z[c], w[c] = _robust_fit(y[c], w0[c], lam, n_iter, bisquare_c)
         has = w0 > 0
         grid = np.arange(n_days)
         first = np.where(has.any(1), np.argmax(has, axis=1), n_days)

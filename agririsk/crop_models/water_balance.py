@@ -113,6 +113,7 @@ class SeasonsResult:
     irrigation_mm: np.ndarray
     complete: np.ndarray
     missing_days: np.ndarray
+    daily: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
 
 def run_season(
@@ -138,7 +139,7 @@ def run_season(
     sowing_date : sowing (rice: transplanting) date.
     soil : texture class (default loam, 155 mm/m, FAO-56 Table 19) or mm per m of soil.
     irrigated : refill to field capacity whenever depletion would exceed RAW (Ks = 1).
-    stage_dates : the observed ends of the four FAO-56 stages (initial, development,
+    stage_dates : the observed last days of the four FAO-56 stages (initial, development,
         mid-season, late season = harvest), e.g. from the field's phenology; overrides
         the crop table's stage lengths.
     initial_depletion : root-zone depletion at sowing as a fraction of TAW (0: field
@@ -180,7 +181,7 @@ def run_season(
         if len(ends) != 4 or any(b <= a for a, b in zip([sow, *ends[:-1]], ends, strict=True)):
             raise ValueError("stage_dates must be 4 increasing dates after sowing: the ends of the initial, "
                              "development, mid-season and late-season stages")
-        lengths = np.diff([0, *[(e - sow).days for e in ends]]).astype(int)
+        lengths = np.diff([0, *[(e - sow).days + 1 for e in ends]]).astype(int)  # ends inclusive
     total = int(lengths.sum())
     if frame.empty or not frame.index.min() <= sow <= frame.index.max():
         span = "nothing" if frame.empty else f"{frame.index.min():%Y-%m-%d}..{frame.index.max():%Y-%m-%d}"
@@ -198,18 +199,18 @@ def run_season(
         from agririsk.weather.et0 import hargreaves_array
 
         et0 = hargreaves_array(column("tmin_c", "degC").reindex(days).to_numpy(),
-                               column("tmax_c", "degC").reindex(days).to_numpy(), latitude_deg, days.dayofyear)
+                               column("tmax_c", "degC").reindex(days).to_numpy(), latitude_deg, days.day_of_year)
     missing = np.isnan(precip) | np.isnan(et0)
     if missing.any():
         raise ValueError(f"{int(missing.sum())} day(s) without weather in the season, first "
                          f"{days[np.flatnonzero(missing)[0]]:%Y-%m-%d}; fill short gaps first")
-    out = run_seasons(
+    result = run_seasons(
         et0[:, None], precip[:, None], np.array([0]), _params_matrix([params], lengths[None, :]),
         soil_taw_mm_per_m=np.array([taw_per_m(soil)]), irrigated=np.array([irrigated]),
         initial_depletion=initial_depletion, keep_daily=True,
     )
-    result, state = out
-    table = pd.DataFrame({k: v[:, 0] for k, v in state.items()}, index=days)
+    assert result.daily is not None
+    table = pd.DataFrame({k: v[:, 0] for k, v in result.daily.items()}, index=days)
     table.index.name = "date"
     return SeasonResult(
         relative_yield=float(result.relative_yield[0]), etc_mm=float(result.etc_mm[0]),
@@ -233,8 +234,8 @@ def _params_matrix(params: Sequence[CropParams], lengths: np.ndarray | None = No
 
 def crop_arrays(crops: Sequence[str]) -> dict[str, np.ndarray]:
     """Per-field parameter vectors for :func:`run_seasons` from crop names."""
-    cache: dict[str, CropParams] = {}
-    return _params_matrix([cache.setdefault(c, crop_params(c)) for c in crops])
+    known = {c: crop_params(c) for c in dict.fromkeys(crops)}
+    return _params_matrix([known[c] for c in crops])
 
 
 def run_seasons(
@@ -247,7 +248,7 @@ def run_seasons(
     irrigated: np.ndarray | bool = False,
     initial_depletion: float = 0.0,
     keep_daily: bool = False,
-) -> SeasonsResult | tuple[SeasonsResult, dict[str, np.ndarray]]:
+) -> SeasonsResult:
     """The FAO-56 water balance of many fields at once (see the module notes for the model).
 
     Parameters
@@ -260,11 +261,11 @@ def run_seasons(
     soil_taw_mm_per_m : water held per metre of soil, per field or one value.
     irrigated : per field or one value.
     initial_depletion : fraction of TAW depleted at sowing.
-    keep_daily : also return the daily state as (day, field) arrays.
+    keep_daily : keep the daily state as (day, field) arrays in ``SeasonsResult.daily``.
 
     Returns
     -------
-    SeasonsResult, and the daily state when ``keep_daily``. A field whose season has a
+    SeasonsResult. A field whose season has a
     missing (NaN) day gets NaN results and ``missing_days > 0``; a season cut short by the
     end of the arrays is run to date (``complete`` False).
     """
@@ -329,15 +330,13 @@ def run_seasons(
         ratio = np.where(etc_sum > 0, eta_sum / etc_sum, 1.0)
     ry = np.clip(1.0 - params["ky"] * (1.0 - ratio), 0.0, 1.0)  # FAO-33
     bad = missing > 0
-    result = SeasonsResult(
+    if keep_daily:
+        names = np.array(["initial", "development", "mid-season", "late season"], dtype=object)
+        st = state["stage"]
+        state["stage"] = np.where(np.isnan(st), None, names[np.nan_to_num(st).astype(int)])  # type: ignore[assignment]
+    return SeasonsResult(
         relative_yield=np.where(bad, np.nan, ry), etc_mm=np.where(bad, np.nan, etc_sum),
         eta_mm=np.where(bad, np.nan, eta_sum), stress_days=np.where(bad, np.nan, stress.astype(float)),
         irrigation_mm=np.where(bad, np.nan, irr_sum), complete=run_days >= total, missing_days=missing,
+        daily=state if keep_daily else None,
     )
-    if keep_daily:
-        if "stage" in state:
-            names = np.array(["initial", "development", "mid-season", "late season"], dtype=object)
-            st = state["stage"]
-            state["stage"] = np.where(np.isnan(st), None, names[np.nan_to_num(st).astype(int)])
-        return result, state
-    return result

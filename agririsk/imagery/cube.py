@@ -92,9 +92,7 @@ def open_cube(
             "open_cube: give exactly one of bbox=(west, south, east, north) or parcel_id."
         )
     end_limit = pd.Timestamp(end).date() if end is not None else None
-    items = load_items(
-        reg.imagery_catalog, collection=reg.imagery_collection, until=end_limit
-    )
+    items = load_items(reg.imagery_catalog, collection=reg.imagery_collection, until=end_limit)
     if start is not None:
         first = pd.Timestamp(start, tz="UTC")
         items = [i for i in items if i.datetime >= first]

@@ -175,25 +175,27 @@ class Accumulator:
         ----------
         refl : canonical band -> 1-D float32 reflectance of the block's pixels.
         ok : 1-D bool, the pixel is clear (mask, buffer and nodata considered).
-        local : 1-D int32 local label of each pixel, in ``0 .. len(labels) - 1``.
+        local : 1-D integer (ideally intp) local label of each pixel, in ``0 .. len(labels) - 1``.
         labels : global label of each local label (``labels[0] == 0``, unique).
         """
         n_loc = len(labels)
+        local = local.astype(np.intp, copy=False)  # bincount casts anything else, slowly
         for name in self.indices:
             vz = _FUNCS[name](*(refl[b] for b in INDEX_BANDS[name]))
             good = ok & (vz == vz)  # NaN (undefined index) is not good
             np.copyto(vz, np.float32(0), where=~good)
             lab = local * good
-            self.x[name][labels] += np.bincount(lab, weights=vz, minlength=n_loc)
-            self.xx[name][labels] += np.bincount(lab, weights=vz * vz, minlength=n_loc)
-            b = ((vz - np.float32(LO)) * np.float32(_PER_UNIT)).astype(np.int32)
+            b = ((vz - np.float32(LO)) * np.float32(_PER_UNIT)).astype(np.intp)
             np.clip(b, 0, NBINS - 1, out=b)
             b += lab * NBINS
             self.hist[name][labels] += np.bincount(b, minlength=n_loc * NBINS).reshape(n_loc, NBINS)
+            v64 = vz.astype(np.float64)  # float32 weights would be cast inside, 10x slower
+            self.x[name][labels] += np.bincount(lab, weights=v64, minlength=n_loc)
+            self.xx[name][labels] += np.bincount(lab, weights=v64 * v64, minlength=n_loc)
             if name == "ndvi" and self.lowblue:
                 lab_lb = lab * (refl["blue"] <= np.float32(BLUE_HAZE))
                 self.n_lb[labels] += np.bincount(lab_lb, minlength=n_loc)
-                self.x_lb[labels] += np.bincount(lab_lb, weights=vz, minlength=n_loc)
+                self.x_lb[labels] += np.bincount(lab_lb, weights=v64, minlength=n_loc)
 
     def n_clear(self) -> npt.NDArray[np.int64]:
         """Clear pixels with a defined NDVI, per label."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from agririsk.crop_models.crops import crop_table
 
-__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS", "FEATURE_SET_VERSION"]
+__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS", "FEATURE_SET_VERSION", "WEATHER_FEATURES"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +24,13 @@ POOR_SEASON_PCT = 20.0
 MIN_OBSERVED_AREA_SHARE = 0.5
 
 #: changes whenever a feature's meaning changes; trained models record it and are refused otherwise
-FEATURE_SET_VERSION = "farm-features-1"
+FEATURE_SET_VERSION = "farm-features-3"
 
 FEATURE_COLUMNS = [
     "n_parcels",
     "main_crop",
     "mapped_area_ha",
+    "cropped_area_ha",
     "declared_area_ha",
     "area_ratio",
     "expected_revenue",
@@ -47,6 +48,14 @@ FEATURE_COLUMNS = [
     "irrigated",
     "insured",
     "cooperative_member",
+]
+
+#: per-farmer weather history (``agririsk.weather.exposure.farm_weather_history``), joined by the pipeline
+WEATHER_FEATURES = [
+    "weather_seasons",
+    "weather_drought_frequency",
+    "weather_relative_yield_mean",
+    "weather_relative_yield_sd",
 ]
 
 
@@ -90,9 +99,12 @@ def farm_features(
 
     Notes
     -----
-    - ``area_ratio`` = declared area / mapped area (sum over the farmer's parcels); a farmer
-      who declares 60 % more land than their fields cover has 1.6.
-    - ``expected_revenue`` = Σ mapped area × attainable yield × price of the declared crop
+    - ``cropped_area_ha``: the measured cropped area, per parcel the median over observed
+      past seasons of ``measured_area_ha`` in ``parcel_seasons`` (the share of the parcel
+      that shows a crop cycle × its area); the outline's area where never observed.
+    - ``area_ratio`` = declared area / cropped area (sum over the farmer's parcels); a farmer
+      who declares 60 % more land than their fields grow crops on has 1.6.
+    - ``expected_revenue`` = Σ cropped area × attainable yield × price of the declared crop
       (``agririsk/data/crops.csv``); ``loan_burden`` = loan amount / expected revenue.
     - ``productivity_pct``: area-weighted mean, over observed past seasons, of each field's
       season-peak NDVI percentile among fields of the same crop (50 = median field).
@@ -111,7 +123,8 @@ def farm_features(
         }
     )
     p["mapped_area_ha"] = mapped_area_ha(parcels).to_numpy()
-    p["revenue"] = p["mapped_area_ha"] * p["crop"].map(crops["yield_t_ha"] * crops["price_per_t"])
+    p["cropped_area_ha"] = p["parcel_id"].map(_cropped_area(parcel_seasons)).fillna(p["mapped_area_ha"])
+    p["revenue"] = p["cropped_area_ha"] * p["crop"].map(crops["yield_t_ha"] * crops["price_per_t"])
 
     by_farm = p.groupby("farmer_id")
     out = pd.DataFrame(index=pd.Index(farmers["farmer_id"].astype(str), name="farmer_id"))
@@ -121,9 +134,10 @@ def farm_features(
         .sort_values("mapped_area_ha").groupby("farmer_id").tail(1).set_index("farmer_id")["crop"]
     ).reindex(out.index)
     out["mapped_area_ha"] = by_farm["mapped_area_ha"].sum().reindex(out.index)
+    out["cropped_area_ha"] = by_farm["cropped_area_ha"].sum().reindex(out.index)
     declared = by_farm["declared_area_ha"].sum(min_count=1).reindex(out.index)
     out["declared_area_ha"] = declared
-    out["area_ratio"] = declared / out["mapped_area_ha"]
+    out["area_ratio"] = declared / out["cropped_area_ha"].where(out["cropped_area_ha"] > 0)
     out["expected_revenue"] = by_farm["revenue"].sum().reindex(out.index)
     loans = farmers.set_index(farmers["farmer_id"].astype(str))["loan_amount"].astype(float)
     out["loan_amount"] = loans.reindex(out.index)
@@ -141,6 +155,14 @@ def farm_features(
     for col in ("irrigated", "insured", "cooperative_member"):
         out[col] = rec[col].reindex(out.index).astype("boolean") if col in rec else pd.NA
     return out[FEATURE_COLUMNS]
+
+
+def _cropped_area(parcel_seasons: pd.DataFrame) -> pd.Series:
+    """Each parcel's measured cropped area: the median over its observed past seasons."""
+    if "measured_area_ha" not in parcel_seasons or parcel_seasons.empty:
+        return pd.Series(dtype=float)
+    ok = parcel_seasons[parcel_seasons["observed"].astype(bool)]
+    return ok.groupby("parcel_id")["measured_area_ha"].median()
 
 
 def _season_aggregates(p: pd.DataFrame, parcel_seasons: pd.DataFrame) -> pd.DataFrame:

@@ -130,6 +130,26 @@ DEFAULT_FACTORS: tuple[Factor, ...] = (
             Band(_INF, 0.4, "Crop vigour varied strongly between seasons"),
         ),
     ),
+    # Weather exposure: how often the weather alone cut the farm's water-limited yield
+    # (FAO-56 water balance with the FAO-33 yield response on the farm's own weather).
+    Factor(
+        "drought_frequency",
+        "weather_drought_frequency",
+        (
+            Band(0.2, 0.0),
+            Band(0.5, 0.3, "Drought cut the crop's water supply in {value:.0%} of past seasons"),
+            Band(_INF, 0.6, "Drought cut the crop's water supply in {value:.0%} of past seasons"),
+        ),
+    ),
+    Factor(
+        "weather_yield",
+        "weather_relative_yield_mean",
+        (
+            Band(0.7, 0.5, "Weather alone held expected yield to {value:.0%} of normal in past seasons"),
+            Band(0.85, 0.2),
+            Band(_INF, 0.0),
+        ),
+    ),
     # Honesty of the application: declared land against mapped fields.
     Factor(
         "area_ratio",

@@ -20,7 +20,7 @@ from agririsk.weather.readers import _CONVERSIONS, _norm
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T", pd.Series, xr.DataArray, np.ndarray)
+T = TypeVar("T", pd.Series, xr.DataArray)
 
 _KIND_OF = {"degC": "temperature", "mm/day": "pr", "MJ m-2 day-1": "rsds", "m/s": "sfcWind", "%": "hurs"}
 _TARGET_SPELLING = {"degC": "degC", "mm/day": "mm/day", "MJ m-2 day-1": "MJ m-2 day-1", "m/s": "m s-1", "%": "%"}
@@ -49,7 +49,7 @@ def convert(x: T, target: str, name: str = "value") -> T:
         out = x.copy()
     else:
         out = x * scale + offset
-    out.attrs = {**attrs, "units": _TARGET_SPELLING[target]}
+    out.attrs = {**(attrs or {}), "units": _TARGET_SPELLING[target]}
     return out
 
 

@@ -25,6 +25,7 @@ temperature. Applied Engineering in Agriculture 1(2), 96-99.
 from __future__ import annotations
 
 import logging
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ _GSC = 0.0820  # solar constant, MJ m-2 min-1
 _SIGMA = 4.903e-9  # Stefan-Boltzmann, MJ K-4 m-2 day-1
 _DEFAULT_WIND = 2.0  # m/s, FAO-56 ch. 3 "missing wind speed data"
 
-Data = pd.Series | xr.DataArray
+Data: TypeAlias = pd.Series | xr.DataArray
 
 
 # --- FAO-56 chapter 3 building blocks (numpy) -----------------------------------------
@@ -68,7 +69,7 @@ def saturation_vapour_pressure(t_c: np.ndarray | float) -> np.ndarray:
     return 0.6108 * np.exp(17.27 * t / (t + 237.3))
 
 
-def _solar_geometry(doy: np.ndarray, lat_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _solar_geometry(doy: np.ndarray | float, lat_deg: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """dr (eq. 23), solar declination delta (eq. 24), sunset hour angle ws (eq. 25), latitude phi (rad)."""
     phi = np.deg2rad(np.asarray(lat_deg, dtype=float))
     doy = np.asarray(doy, dtype=float)
@@ -307,7 +308,7 @@ def _apply(kernel, like: Data, **inputs: tuple[object, str | None]) -> Data:
         names = list(arrays)
         aligned = xr.broadcast(*arrays.values(), exclude=())
         template = aligned[0]
-        doy = template["time"].dt.dayofyear.broadcast_like(template)
+        doy = template["time"].dt.day_of_year.broadcast_like(template)
         values = {k: a.transpose(*template.dims).to_numpy().astype(float) for k, a in zip(names, aligned, strict=True)}
         for k, (v, _) in inputs.items():
             if v is not None and k not in values:
@@ -326,7 +327,7 @@ def _apply(kernel, like: Data, **inputs: tuple[object, str | None]) -> Data:
             values[k] = v.reindex(like.index).to_numpy(dtype=float)
         else:
             values[k] = np.asarray(v, dtype=float)
-    out = kernel(like.index.dayofyear.to_numpy(), values)
+    out = kernel(like.index.day_of_year.to_numpy(), values)
     result = pd.Series(out, index=like.index, name="et0_mm")
     result.attrs["units"] = "mm/day"
     return result

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Data = pd.Series | xr.DataArray
+Data: TypeAlias = pd.Series | xr.DataArray
 #: Years of calibration a calendar month needs for its own gamma fit; shorter records pool months.
 SPI_MIN_YEARS = 10
 #: Fewest calibration years for any SPI (pooled); below it SPI is NaN.
@@ -205,7 +206,7 @@ def _gamma_spi(x: np.ndarray, cal: np.ndarray) -> np.ndarray:
 # --- public API on pandas / xarray ---------------------------------------------------------
 
 
-def _as_matrix(x: Data, target: str, name: str) -> tuple[np.ndarray, object]:
+def _as_matrix(x: Data, target: str, name: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
     """(time, rest) float array in ``target`` units and a function that rewraps a (rest,) result."""
     x = _units.convert(x, target, name)
     if isinstance(x, pd.Series):

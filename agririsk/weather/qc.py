@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 #: A value repeated on this many consecutive days (or more) is a stuck sensor.
 STUCK_DAYS = 5
+#: Stations with a shorter record are not checked for stuck sensors (steady weather or a sensor?).
+STUCK_MIN_RECORD_DAYS = 30
 #: Gaps of up to this many consecutive days are filled; longer ones are left missing.
 SHORT_GAP_DAYS = 5
 #: Variables without which a parcel-season is flagged (others have FAO-56 fallbacks).
@@ -43,6 +45,8 @@ def stuck_runs(frame: pd.DataFrame, column: str, min_days: int = STUCK_DAYS) -> 
     Returns
     -------
     Boolean Series: True on the repeats (the first day of the run is kept as genuine).
+    Stations with fewer than :data:`STUCK_MIN_RECORD_DAYS` days are not checked: so short a
+    record cannot tell a frozen sensor from steady weather.
     """
     x = frame[column]
     same = (
@@ -56,7 +60,8 @@ def stuck_runs(frame: pd.DataFrame, column: str, min_days: int = STUCK_DAYS) -> 
         same &= x < 100
     run_id = (~same).cumsum()
     length = same.groupby(run_id).transform("size")
-    return same & (length >= min_days)
+    record = frame.groupby("station_id")["date"].transform("size")
+    return same & (length >= min_days) & (record >= STUCK_MIN_RECORD_DAYS)
 
 
 def fill_short_gaps(

@@ -8,6 +8,7 @@ with thousands of bad rows gives a handful of lines.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -120,7 +121,8 @@ def read_stations(path: str | Path, report: Report) -> pd.DataFrame:
 
 
 def read_station_daily(
-    path: str | Path, report: Report, *, station_ids: Iterable[str] | None = None
+    path: str | Path, report: Report, *, station_ids: Iterable[str] | None = None,
+    until: dt.date | None = None,
 ) -> pd.DataFrame:
     """Read and quality-control daily station observations.
 
@@ -132,6 +134,8 @@ def read_station_daily(
     report : problems are added here, one per station and kind.
     station_ids : the stations of the station table; rows of other stations are
         reported (one problem per unknown station) and skipped. ``None`` skips the check.
+    until : rows dated after this day are dropped before any check, so nothing later (not
+        even a stuck-sensor run that continues past it) influences the result.
 
     Returns
     -------
@@ -170,6 +174,9 @@ def read_station_daily(
     rows.flush()
     table = table.loc[~no_date]
     dates = dates.loc[~no_date]
+    if until is not None:
+        known_by = dates <= pd.Timestamp(until)
+        table, dates = table.loc[known_by], dates.loc[known_by]
 
     if station_ids is not None:
         known = set(map(str, station_ids))

@@ -34,6 +34,8 @@ def _portfolio(n=8):
             ),
             "cooperative_member": [True, False] * (n // 2),
             "irrigated": [False] * n,
+            "weather_drought_frequency": [0.0, 0.33, 0.67, 0.0, np.nan, 0.33, 0.0, 1.0][:n],
+            "weather_relative_yield_mean": [0.95, 0.8, 0.6, 0.99, np.nan, 0.9, 0.97, 0.5][:n],
         },
         index=pd.Index([f"F{i}" for i in range(n)], name="farmer_id"),
     )

@@ -28,6 +28,8 @@ def _history(n=400, seed=0):
             "insured": rng.random(n) < 0.3,
             "cooperative_member": rng.random(n) < 0.3,
             "irrigated": rng.random(n) < 0.2,
+            "weather_drought_frequency": rng.choice([0.0, 0.33, 0.67], n),
+            "weather_relative_yield_mean": rng.uniform(0.5, 1.0, n),
         }
     )
     z = -3.2 + 2.0 * X["loan_burden"] + 1.2 * X["prior_defaults"].fillna(0) + 0.8 * (X["area_ratio"] > 1.2)
@@ -137,6 +139,5 @@ def test_expert_and_trained_share_the_band_sentences():
     e = ExpertScorecard().fit(X)
     t = TrainedScorecard(shrinkage=1e6).fit(X, y)  # huge shrinkage: β ≈ 1, the expert weights
     np.testing.assert_allclose(t.coef_, 1.0, atol=1e-3)
-    # same sentences (ties between equal expert weights may be ordered differently)
-    for (_, a), (_, b) in zip(e.reasons(X.iloc[:10]).iterrows(), t.reasons(X.iloc[:10]).iterrows(), strict=True):
-        assert set(a) == set(b)
+    # the same band weights behind the sentences (ties may be ordered differently)
+    np.testing.assert_allclose(t.contributions(X).to_numpy(), e.contributions(X).to_numpy(), atol=5e-3)

@@ -114,7 +114,9 @@ def test_read_station_daily__many_bad_rows_give_one_line_per_station_and_kind(tm
     )
     report = Report()
     read_station_daily(write(tmp_path, "daily.csv", text), report)
-    assert len(report.problems) == 2
+    # S1: tmin > tmax; S2: negative rain, and temperatures frozen at one value (stuck sensor)
+    assert len(report.problems) == 4
+    assert sum("stuck sensor" in p.what and p.where == "station S2" for p in report.problems) == 2
     assert report.problems[0].what.startswith(
         "tmin_c greater than tmax_c (both set missing): 10000 day(s): "
         "2000-01-01, 2000-01-02, 2000-01-03, 2000-01-04, 2000-01-05, ..."

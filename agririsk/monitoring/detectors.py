@@ -1,0 +1,348 @@
+"""Imagery detectors: each parcel's clear observations against same-crop peers on the same dates.
+
+Pure functions over the tidy parcel series of :func:`agririsk.imagery.parcel_series`.
+
+Notes
+-----
+For every clear observation (``clear_fraction >= MIN_CLEAR``) of parcel *i* on date *t*,
+the expected NDVI ``ref(t)`` is the 75th percentile of the parcels declaring the same crop
+that are clear on *t* (at least ``MIN_PEERS`` of them; otherwise the crop calendar curve
+of :func:`calendar_ndvi`). The canopy is compared as a fraction of the expected green
+amplitude above bare soil,
+
+    f = (ndvi - SOIL_NDVI) / (ref - SOIL_NDVI),
+
+only while ``ref - SOIL_NDVI >= MIN_AMPLITUDE`` (peers are green). Before green-up and
+after the peers' harvest there is nothing to compare with, so a normal harvest after
+maturity never alerts; a parcel without a clear view is never an anomaly.
+
+- ``no_emergence``: peers green (``ref >= 0.55``) on two clear views at least 10 days
+  apart (or on one view 10 days after the calendar flowering) while the parcel's season maximum stays below ``0.30`` (a field sown a little
+  late, or another crop than declared, greens up in between);
+- canopy collapse: a parcel seen green (``ndvi >= 0.45`` or ``f >= 0.6``) falls below
+  ``f < 0.5``, abruptly (``f`` down by at least 0.35 since the previous comparable view) or
+  deeply (``f < 0.3``); a gradual slide (drought, early senescence) is not a collapse. The
+  kind is ``flood`` when open water shows at the collapse (NDWI above its peers' by 0.15
+  and above -0.15); ``early_harvest`` when the field reaches stubble
+  (``ndvi <= STUBBLE_NDVI``) within 30 days and does not regrow; for a deep drop
+  (``f < 0.3``) ``flood`` when the parcel's weather had ``>= HEAVY_RAIN_MM`` in a day
+  since the previous clear view, else ``crop_failure``; a shallow drop (0.3-0.5, the
+  dry-down before a green harvest looks the same as hail) waits for the next clear view
+  (at most 30 days) and is then ``early_harvest`` or ``crop_failure``. Flood and crop failure stay open until the canopy recovers to
+  ``f >= 0.75``; an early harvest stays open for the season. From 30 days before the
+  calendar maturity (``sowing_doy + season_days``; never before flowering + 40 d: the end
+  of the early-harvest window, 25 d after flowering, plus the spread of sowing dates) on, drops are normal ripening and harvest and are not
+  compared;
+- ``vegetation_decline``: two consecutive comparable observations from 10 days before the
+  calendar flowering on with ``f < 0.65`` without a collapse (before flowering, sowing
+  dates a week apart look like a decline).
+
+Paddy rice is flooded at transplanting: open water alone never raises an alert; it only
+names the cause of a canopy collapse after the field was seen green.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from agririsk.crop_models.crops import crop_params
+from agririsk.monitoring.lifecycle import Condition
+from agririsk.region import Season
+
+__all__ = [
+    "IMAGERY_KINDS",
+    "DataGap",
+    "clear_observations",
+    "peer_reference",
+    "calendar_ndvi",
+    "detect_imagery",
+    "data_gaps",
+    "crop_mismatch_conditions",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGERY_KINDS = ("vegetation_decline", "crop_failure", "no_emergence", "flood", "early_harvest")
+
+MIN_CLEAR = 0.6
+MIN_PEERS = 4
+SOIL_NDVI = 0.15
+MIN_AMPLITUDE = 0.25
+HEAVY_RAIN_MM = 40.0
+#: NDVI (robust median) of a harvested field: stubble over soil
+STUBBLE_NDVI = 0.23
+#: a drop later than the calendar maturity minus this many days is a normal harvest
+LATE_MARGIN_DAYS = 30
+#: a parcel without a clear view for longer than this during the season is a data gap
+DATA_GAP_DAYS = 30
+
+
+def clear_observations(series: pd.DataFrame, season: Season, as_of: dt.date, *, min_clear: float = MIN_CLEAR) -> pd.DataFrame:
+    """Clear per-parcel observations of the season up to ``as_of``, one per parcel and day.
+
+    Returns
+    -------
+    DataFrame ``parcel_id, date, ndvi, ndwi, clear_fraction`` (``ndvi``: robust median
+    ``ndvi_p50`` when present, else ``ndvi_mean``; ``ndwi`` NaN when not reduced).
+    """
+    cols = ["parcel_id", "date", "ndvi", "ndwi", "clear_fraction"]
+    if series.empty:
+        return pd.DataFrame(columns=cols)
+    s = series
+    t = pd.to_datetime(s["datetime"])
+    if t.dt.tz is not None:
+        t = t.dt.tz_convert(None)
+    day = t.dt.normalize()
+    start = pd.Timestamp(season.start) - pd.Timedelta(days=15)
+    keep = (day >= start) & (day <= pd.Timestamp(as_of)) & (s["clear_fraction"] >= min_clear)
+    ndvi_col = "ndvi_p50" if "ndvi_p50" in s.columns and s["ndvi_p50"].notna().any() else "ndvi_mean"
+    ndwi_col = "ndwi_p50" if "ndwi_p50" in s.columns else ("ndwi_mean" if "ndwi_mean" in s.columns else None)
+    out = pd.DataFrame({
+        "parcel_id": s.loc[keep, "parcel_id"].astype(str),
+        "date": day[keep],
+        "ndvi": s.loc[keep, ndvi_col].astype(float),
+        "ndwi": s.loc[keep, ndwi_col].astype(float) if ndwi_col else np.nan,
+        "clear_fraction": s.loc[keep, "clear_fraction"].astype(float),
+    }).dropna(subset=["ndvi"])
+    out = out.sort_values(["parcel_id", "date", "clear_fraction"]).drop_duplicates(["parcel_id", "date"], keep="last")
+    return out.reset_index(drop=True)[cols]
+
+
+def calendar_ndvi(crop: str, day: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Expected NDVI from the crop calendar: a double logistic between sowing and harvest.
+
+    Green-up centred half-way between emergence and peak, senescence centred 15 days
+    before the calendar harvest (``sowing_doy + season_days``), both with a 7-day scale
+    (Beck et al. 2006 shape).
+    """
+    p = crop_params(crop)
+    doy = pd.DatetimeIndex(day).day_of_year.to_numpy(float)
+    up = p.sowing_doy + (p.emergence_days + p.days_to_peak) / 2
+    down = p.sowing_doy + p.season_days - 15
+    shape = 1 / (1 + np.exp(-(doy - up) / 7)) - 1 / (1 + np.exp(-(doy - down) / 7))
+    return SOIL_NDVI + (p.ndvi_peak - SOIL_NDVI) * np.clip(shape, 0, 1)
+
+
+def peer_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
+    """``obs`` with ``crop``, ``ref`` (expected NDVI), ``ref_ndwi`` and ``n_peers`` per row."""
+    o = obs.copy()
+    o["crop"] = o["parcel_id"].map(crops).fillna("other").astype(str)
+    g = o.groupby(["crop", "date"])
+    o["n_peers"] = g["ndvi"].transform("size")
+    o["ref"] = g["ndvi"].transform(lambda v: np.nanpercentile(v, 75))
+    o["ref_ndwi"] = g["ndwi"].transform("median")
+    few = o["n_peers"] < MIN_PEERS
+    if few.any():
+        o.loc[few, "ref"] = [calendar_ndvi(c, pd.DatetimeIndex([d]))[0] for c, d in zip(o.loc[few, "crop"], o.loc[few, "date"], strict=True)]
+        o.loc[few, "ref_ndwi"] = np.nan
+    return o
+
+
+def _cond(pid: str, kind: str, sev: str, onset: pd.Timestamp, last: pd.Timestamp, **ev: object) -> Condition:
+    return Condition(pid, kind, sev, last.date(), onset.date(), {k: _jsonable(v) for k, v in ev.items()})
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat()
+    if isinstance(v, float | np.floating):
+        return round(float(v), 3)
+    return v
+
+
+def detect_imagery(
+    series: pd.DataFrame,
+    crops: pd.Series,
+    season: Season,
+    as_of: dt.date,
+    *,
+    heavy_rain: pd.DataFrame | None = None,
+) -> list[Condition]:
+    """Imagery conditions of every parcel at ``as_of``.
+
+    Parameters
+    ----------
+    series : the tidy parcel series (``parcel_id, datetime, clear_fraction, ndvi_p50`` or
+        ``ndvi_mean``, optional ``ndwi_p50``).
+    crops : declared crop by ``parcel_id``.
+    season : the monitored season.
+    as_of : nothing after this date is looked at.
+    heavy_rain : ``parcel_id, date, precip_mm`` of days with ``>= HEAVY_RAIN_MM`` at the
+        parcel's weather (optional; without it only open water names a flood).
+
+    Returns
+    -------
+    list of :class:`~agririsk.monitoring.lifecycle.Condition` active at ``as_of``.
+    """
+    obs = clear_observations(series, season, as_of)
+    if obs.empty:
+        return []
+    obs = peer_reference(obs, crops)
+    amp = obs["ref"] - SOIL_NDVI
+    obs["valid"] = amp >= MIN_AMPLITUDE
+    obs["f"] = np.where(obs["valid"], (obs["ndvi"] - SOIL_NDVI) / amp.where(amp > 0, np.nan), np.nan)
+    rain: dict[str, np.ndarray] = {}
+    if heavy_rain is not None and not heavy_rain.empty:
+        for pid, g in heavy_rain.groupby("parcel_id"):
+            rain[str(pid)] = pd.to_datetime(g["date"]).to_numpy("datetime64[D]")
+    out: list[Condition] = []
+    for pid, g in obs.groupby("parcel_id", sort=True):
+        flowering, late = _calendar_dates(str(g["crop"].iloc[0]), season)
+        out.extend(_parcel_conditions(str(pid), g.reset_index(drop=True), rain.get(str(pid)), flowering, late, as_of))
+    return out
+
+
+def _calendar_dates(crop: str, season: Season) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(flowering - 10 d, start of normal ripening) of ``crop`` in the season's year.
+
+    Ripening starts ``LATE_MARGIN_DAYS`` before the calendar maturity, but never before
+    the end of the early-harvest window (flowering + 25 d) plus 15 d of sowing-date spread.
+    """
+    p = crop_params(crop)
+    sow = pd.Timestamp(season.start.year, 1, 1) + pd.Timedelta(days=p.sowing_doy - 1)
+    late = max(p.days_to_peak + 40, p.season_days - LATE_MARGIN_DAYS)
+    return sow + pd.Timedelta(days=p.days_to_peak - 10), sow + pd.Timedelta(days=late)
+
+
+def _green_up_lead(g: pd.DataFrame, flowering: pd.Timestamp) -> float:
+    """Days the parcel is ahead of its peers during green-up (negative: behind), within +-15.
+
+    ``(ndvi - ref) / slope`` on views where the peers are half-way green (ref 0.25-0.70,
+    before flowering + 10 d); slope = green amplitude / 28 d, the steepest slope of the
+    calendar's logistic (scale 7 d).
+    """
+    up = g["valid"] & g["ref"].between(0.25, 0.70) & (g["date"] <= flowering + pd.Timedelta(days=10))
+    if not up.any():
+        return 0.0
+    slope = (g.loc[up, "ref"].max() - SOIL_NDVI + 0.2) / 28.0
+    lead = float(np.median((g.loc[up, "ndvi"] - g.loc[up, "ref"]) / slope))
+    return float(np.clip(lead, -15, 15))
+
+
+def _parcel_conditions(pid: str, g: pd.DataFrame, rain_days: np.ndarray | None, flowering: pd.Timestamp,
+                       late: pd.Timestamp, as_of: dt.date) -> list[Condition]:
+    last_day = g["date"].iloc[-1]
+    nd = g["ndvi"].to_numpy()
+    f = g["f"].to_numpy()
+    comparable = g["valid"].to_numpy()
+    # after the calendar's ripening starts a drop is a normal harvest: not comparable. A
+    # field sown earlier than its peers ripens earlier: shift by its green-up lead.
+    late = late - pd.Timedelta(days=_green_up_lead(g, flowering))
+    valid = comparable & (g["date"] < late).to_numpy()
+    green = (nd >= 0.45) | (valid & (f >= 0.6))
+    # no emergence: peers clearly green (on two views >= 10 days apart, or once after the
+    # calendar flowering), the parcel never was
+    peers_green = comparable & (g["ref"].to_numpy() >= 0.55)
+    pg_days = g["date"][peers_green]
+    confirm = ((pg_days - pg_days.iloc[0]).dt.days.to_numpy() >= 10) | (pg_days >= flowering + pd.Timedelta(days=10)).to_numpy() if len(pg_days) else np.zeros(0, bool)
+    if confirm.any() and np.nanmax(nd) < 0.30:
+        i = int(np.flatnonzero(peers_green)[np.argmax(confirm)])
+        return [_cond(pid, "no_emergence", "high", g["date"].iloc[i], last_day,
+                      expected_ndvi=g["ref"].iloc[i], observed_ndvi=nd[i], date=g["date"].iloc[i],
+                      season_max_ndvi=float(np.nanmax(nd)), last_clear=last_day)]
+    # canopy collapse after the field was seen green: abrupt (f falls by >= 0.35 since the
+    # previous comparable view) or deep (f < 0.3); a gradual slide is vegetation_decline
+    seen_green = np.maximum.accumulate(green)
+    prev_green = np.concatenate([[False], seen_green[:-1]])
+    f_prev = pd.Series(np.where(valid, f, np.nan)).ffill().shift(1).to_numpy()
+    collapse = valid & prev_green & (f < 0.5) & ((f < 0.3) | (f_prev - f >= 0.35))
+    if collapse.any():
+        i = int(np.argmax(collapse))
+        d = g["date"].iloc[i]
+        prev = g["date"].iloc[i - 1]
+        water = (g["ndwi"].iloc[i] - g["ref_ndwi"].iloc[i] > 0.15) and g["ndwi"].iloc[i] > -0.15
+        rained = rain_days is not None and bool(((rain_days > prev.to_datetime64()) & (rain_days <= d.to_datetime64())).any())
+        after = np.flatnonzero(valid[i:]) + i
+        regrew = bool((f[after[1:]] >= 0.6).any())
+        # stubble within 30 days of the collapse confirms a harvest, calendar or not
+        soon = (g["date"] >= d) & (g["date"] <= d + pd.Timedelta(days=30))
+        stubble = bool((nd[soon.to_numpy()] <= STUBBLE_NDVI).any()) and not regrew
+        if water:
+            kind = "flood"
+        elif stubble:
+            kind = "early_harvest"
+        elif f[i] < 0.3:  # deep: flood canopy ~15 %, hail ~30 % of the green amplitude
+            kind = "flood" if rained else "crop_failure"
+        elif (g["date"] > d).any() or pd.Timestamp(as_of) > d + pd.Timedelta(days=30):
+            kind = "crop_failure"
+        else:  # shallow drop: harvest dry-down or damage? the next clear view tells
+            return []
+        j = int(after[-1])  # latest comparable observation
+        ev = dict(date=d, expected_ndvi=g["ref"].iloc[i], observed_ndvi=nd[i], canopy_fraction=f[i],
+                  previous_clear=prev, open_water=bool(water), heavy_rain=bool(rained), stubble=stubble,
+                  latest_date=g["date"].iloc[j], latest_expected_ndvi=g["ref"].iloc[j],
+                  latest_observed_ndvi=nd[j], latest_canopy_fraction=f[j], last_clear=last_day)
+        if kind == "early_harvest":
+            return [_cond(pid, kind, "high", d, last_day, **ev)]
+        if f[j] < 0.75:
+            sev = "high" if f[j] < 0.35 else ("medium" if f[j] < 0.6 else "low")
+            return [_cond(pid, kind, sev, d, last_day, **ev)]
+        return []
+    # persistent moderate under-performance
+    idx = np.flatnonzero(valid & (g["date"] >= flowering).to_numpy())  # green-up timing differs by days
+    if len(idx) >= 2 and f[idx[-1]] < 0.65 and f[idx[-2]] < 0.65 and seen_green[idx[-1]]:
+        i, j = idx[-2], idx[-1]
+        sev = "medium" if f[j] < 0.5 else "low"
+        return [_cond(pid, "vegetation_decline", sev, g["date"].iloc[i], last_day,
+                      date=g["date"].iloc[i], expected_ndvi=g["ref"].iloc[j], observed_ndvi=nd[j],
+                      canopy_fraction=f[j], latest_date=g["date"].iloc[j], last_clear=last_day)]
+    return []
+
+
+@dataclass(frozen=True)
+class DataGap:
+    """A parcel without a clear view for ``days`` days up to the run's as-of date."""
+
+    parcel_id: str
+    last_clear: dt.date | None
+    days: int
+
+
+def data_gaps(series: pd.DataFrame, parcel_ids: pd.Index, season: Season, as_of: dt.date, *, min_days: int = DATA_GAP_DAYS) -> list[DataGap]:
+    """Parcels whose latest clear observation is more than ``min_days`` before ``as_of``.
+
+    Counted from the season start when the parcel has no clear view in the season yet;
+    reported in the run summary, not as alerts (no data is not an anomaly).
+    """
+    obs = clear_observations(series, season, as_of)
+    last = obs.groupby("parcel_id")["date"].max() if not obs.empty else pd.Series(dtype="datetime64[ns]")
+    end = pd.Timestamp(min(as_of, season.end))
+    out = []
+    for pid in parcel_ids.astype(str):
+        d = last.get(pid)
+        since = d if d is not None and not pd.isna(d) else pd.Timestamp(season.start)
+        days = int((end - since).days)
+        if days > min_days:
+            out.append(DataGap(pid, None if d is None or pd.isna(d) else d.date(), days))
+    return out
+
+
+def crop_mismatch_conditions(predicted: pd.DataFrame | None, crops: pd.Series, as_of: dt.date) -> list[Condition]:
+    """Hook for the crop-identification issue: ``crop_mismatch`` conditions.
+
+    Parameters
+    ----------
+    predicted : ``parcel_id, crop, probability, date`` from a crop classifier, or None
+        (no classifier yet: no conditions).
+    crops : declared crop by parcel.
+
+    Returns
+    -------
+    list of Condition: one ``crop_mismatch`` per parcel whose predicted crop (probability
+    >= 0.8) differs from the declared one; severity medium.
+    """
+    if predicted is None or predicted.empty:
+        return []
+    out = []
+    for r in predicted.itertuples(index=False):
+        declared = str(crops.get(r.parcel_id, "other"))
+        if r.probability >= 0.8 and r.crop != declared:
+            day = pd.Timestamp(r.date)
+            out.append(_cond(str(r.parcel_id), "crop_mismatch", "medium", day, day,
+                             expected_crop=declared, observed_crop=r.crop, probability=float(r.probability)))
+    return out

@@ -1,0 +1,246 @@
+"""The monitoring store: one SQLite file per region (``workspace/monitor.sqlite`` or ``--db``).
+
+Tables
+------
+``meta``          key/value; ``schema_version`` is the number of migrations applied.
+``runs``          run_id, started, finished, as_of, items_read, status (running/ok), summary JSON.
+``alerts``        one row per alert (CONTRACTS.md §7) plus ``opened_as_of`` and ``onset``.
+``items_seen``    item_id, run_id: the imagery items a successful run has read.
+``farmer_risk``   farmer_id, run_id, open alert counts by severity, ``risk_points``, ``risk_level``.
+
+A run is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): a run killed at any moment
+leaves the store as it was before that run. Two runs cannot overlap: :func:`run_lock`
+takes a non-blocking ``fcntl.flock`` on ``<db>.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from agririsk.errors import AgririskError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "MIGRATIONS",
+    "ALERT_COLUMNS",
+    "MonitorLockedError",
+    "connect",
+    "run_lock",
+    "schema_version",
+    "last_successful_run",
+    "open_alerts",
+    "read_alerts",
+    "read_farmer_risk",
+    "read_runs",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class MonitorLockedError(AgririskError):
+    """Another monitoring run holds the store's lock."""
+
+
+#: Each entry is one migration; ``schema_version`` = how many have been applied.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started TEXT NOT NULL,
+        finished TEXT,
+        as_of TEXT NOT NULL,
+        items_read INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        summary TEXT
+    );
+    CREATE TABLE alerts (
+        alert_id TEXT PRIMARY KEY,
+        parcel_id TEXT NOT NULL,
+        farmer_id TEXT,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+        status TEXT NOT NULL CHECK (status IN ('new', 'ongoing', 'resolved')),
+        first_detected TEXT NOT NULL,
+        last_observed TEXT NOT NULL,
+        onset TEXT,
+        opened_as_of TEXT NOT NULL,
+        updated_run INTEGER,
+        evidence TEXT NOT NULL
+    );
+    CREATE INDEX alerts_open ON alerts (status, parcel_id, kind);
+    CREATE TABLE items_seen (
+        item_id TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL
+    );
+    CREATE TABLE farmer_risk (
+        farmer_id TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        open_alerts INTEGER NOT NULL,
+        open_high INTEGER NOT NULL,
+        open_medium INTEGER NOT NULL,
+        open_low INTEGER NOT NULL,
+        risk_points INTEGER NOT NULL,
+        risk_level TEXT NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+ALERT_COLUMNS = [
+    "alert_id", "parcel_id", "farmer_id", "kind", "severity", "status",
+    "first_detected", "last_observed", "evidence",
+]
+
+
+def connect(db: str | Path) -> sqlite3.Connection:
+    """Open (create, migrate) the store; autocommit mode, transactions are explicit.
+
+    Raises
+    ------
+    AgririskError
+        The file is not a SQLite database or its schema is newer than this agririsk.
+    """
+    db = Path(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db, isolation_level=None, timeout=30.0)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        _migrate(con, db)
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise AgririskError(f"{db}: not a usable monitoring store ({exc}); pass another --db file.") from exc
+    return con
+
+
+def _migrate(con: sqlite3.Connection, db: Path) -> None:
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise AgririskError(
+                f"{db}: schema version {version} is newer than this agririsk ({SCHEMA_VERSION}); upgrade agririsk."
+            )
+        for i in range(version, SCHEMA_VERSION):
+            logger.info("%s: migrating monitoring store to schema version %d", db, i + 1)
+            for stmt in MIGRATIONS[i].split(";"):
+                if stmt.strip():
+                    con.execute(stmt)
+        con.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def schema_version(con: sqlite3.Connection) -> int:
+    """The schema version recorded in ``meta``."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+@contextlib.contextmanager
+def run_lock(db: str | Path) -> Iterator[Path]:
+    """Hold the store's run lock (``<db>.lock``) for the duration of a run.
+
+    Raises
+    ------
+    MonitorLockedError
+        Another run holds it (the lock dies with its process, so a killed run never
+        leaves a stale lock behind).
+    """
+    path = Path(str(db) + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MonitorLockedError(
+                f"{db}: another monitoring run is in progress (lock {path} is held); "
+                "wait for it to finish, this run did nothing."
+            ) from None
+        yield path
+    finally:
+        os.close(fd)
+
+
+def last_successful_run(con: sqlite3.Connection) -> dict[str, Any] | None:
+    """The latest run with status ``ok`` (by as_of, then run_id), or None."""
+    cur = con.execute(
+        "SELECT run_id, started, finished, as_of, items_read FROM runs WHERE status = 'ok' "
+        "ORDER BY as_of DESC, run_id DESC LIMIT 1"
+    )
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip(["run_id", "started", "finished", "as_of", "items_read"], row, strict=True))
+
+
+def open_alerts(con: sqlite3.Connection) -> pd.DataFrame:
+    """Alerts whose status is ``new`` or ``ongoing``, evidence decoded to dicts."""
+    df = pd.read_sql_query("SELECT * FROM alerts WHERE status IN ('new', 'ongoing') ORDER BY alert_id", con)
+    df["evidence"] = [json.loads(e) for e in df["evidence"]]
+    return df
+
+
+def read_alerts(db: str | Path, *, status: str | None = None) -> pd.DataFrame:
+    """The alerts of a store as CONTRACTS.md §7 columns (``evidence`` as a JSON string).
+
+    Parameters
+    ----------
+    db : the store file.
+    status : keep only this status (``new``, ``ongoing``, ``resolved``); all if None.
+    """
+    if not Path(db).is_file():
+        raise AgririskError(f"{db}: no monitoring store here; run 'agririsk monitor REGION.toml --db {db}' first.")
+    con = connect(db)
+    try:
+        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+        args: tuple[str, ...] = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        return pd.read_sql_query(query + " ORDER BY parcel_id, kind, first_detected", con, params=args)
+    finally:
+        con.close()
+
+
+def read_farmer_risk(db: str | Path) -> pd.DataFrame:
+    """The post-loan risk per farmer written by the latest successful run."""
+    con = connect(db)
+    try:
+        return pd.read_sql_query("SELECT * FROM farmer_risk ORDER BY farmer_id", con)
+    finally:
+        con.close()
+
+
+def read_runs(db: str | Path) -> pd.DataFrame:
+    """Every run recorded in the store."""
+    con = connect(db)
+    try:
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", con)
+    finally:
+        con.close()
+
+
+def now_iso() -> str:
+    """Wall-clock time, UTC, ISO 8601 (seconds)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

@@ -1,0 +1,223 @@
+"""agririsk monitor through the 2026 season of a sample region, as cron would run it.
+
+One module-scoped region (seed 2, 250 parcels, 5.12 km: it has planted floods, early
+harvests and fields never sown in 2026, and a dry May-June) is monitored every 15 days
+from April 20 to October 31; the alerts are checked against ``truth/parcel_seasons.csv``.
+Run with ``-s`` to see the figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from agririsk.monitoring import monitor_region, read_alerts, read_farmer_risk, read_runs
+from agririsk.monitoring.detectors import MIN_CLEAR
+from agririsk.region import Region
+
+AS_OF = [d.date() for d in pd.date_range("2026-04-20", "2026-10-31", freq="15D")]
+#: truth event → the alert kinds that report it
+EVENT_KINDS = {
+    "hail": {"crop_failure", "vegetation_decline"},
+    "flood": {"flood"},
+    "no_emergence": {"no_emergence"},
+    "early_harvest": {"early_harvest"},
+}
+DAMAGE_KINDS = {"crop_failure", "flood", "no_emergence", "early_harvest"}
+
+
+@pytest.fixture(scope="module")
+def season_run(tmp_path_factory):
+    """The region, its truth and the store after an uninterrupted season of runs."""
+    from agririsk.sample import make_sample_region
+
+    root = tmp_path_factory.mktemp("monitor") / "region"
+    toml = make_sample_region(root, seed=2, n_parcels=250, size=512)
+    region = Region.from_toml(toml)
+    db = root.parent / "monitor.sqlite"
+    summaries = [monitor_region(region, db=db, as_of=d, workers=2) for d in AS_OF]
+    truth = pd.read_csv(root / "truth" / "parcel_seasons.csv", dtype={"parcel_id": str})
+    truth = truth[truth["season"] == 2026].set_index("parcel_id")
+    return region, db, summaries, truth
+
+
+def _alerts(db: Path) -> pd.DataFrame:
+    con = sqlite3.connect(db)
+    try:
+        return pd.read_sql_query("SELECT * FROM alerts ORDER BY alert_id", con)
+    finally:
+        con.close()
+
+
+def _clear_dates(region: Region) -> pd.DataFrame:
+    """Clear acquisition dates per parcel from the workspace cache (what the detectors saw)."""
+    from agririsk.imagery import parcel_series
+    from agririsk.pipeline import load_inputs
+
+    inputs = load_inputs(region, until=AS_OF[-1])
+    items = [it for it in inputs.items if it.datetime.year == 2026]
+    s = parcel_series(items, inputs.parcels, region.default_workspace())
+    s["date"] = pd.to_datetime(s["datetime"]).dt.tz_convert(None).dt.normalize()
+    return s.loc[s["clear_fraction"] >= MIN_CLEAR, ["parcel_id", "date"]]
+
+
+def test_monitor__every_run_succeeds_and_is_recorded(season_run):
+    region, db, summaries, truth = season_run
+    runs = read_runs(db)
+    assert len(runs) == len(AS_OF) and (runs["status"] == "ok").all()
+    assert runs["items_read"].sum() == sum(s.items_read for s in summaries) > 0
+    risk = read_farmer_risk(db)
+    assert set(risk["risk_level"]) <= {"none", "watch", "elevated", "high"}
+    assert {"name", "national_id", "phone"}.isdisjoint(risk.columns)
+    assert "monitor run" in summaries[-1].format()
+
+
+def test_monitor__planted_events_detected(season_run):
+    region, db, summaries, truth = season_run
+    alerts = read_alerts(db)
+    ok_crop = truth.index[truth["crop_mismatch"] == 0]
+    clear = _clear_dates(region)
+    print("\nkind           truth  alerts  hits  recall  precision  delays (run date - event, days; bound)")
+    for event, kinds in EVENT_KINDS.items():
+        hit_parcels = set(truth.index[truth["event"] == event])
+        raised = alerts[alerts["kind"].isin(kinds) & alerts["parcel_id"].isin(ok_crop)]
+        if event == "hail":  # crop_failure / vegetation_decline also answer drought; precision on crop_failure
+            raised = raised[raised["kind"] == "crop_failure"]
+        hits = hit_parcels & set(alerts.loc[alerts["kind"].isin(kinds), "parcel_id"])
+        recall = len(hits) / len(hit_parcels) if hit_parcels else float("nan")
+        precision = raised["parcel_id"].isin(hit_parcels).mean() if len(raised) else float("nan")
+        delays = []
+        for pid in sorted(hits):
+            event_day = pd.Timestamp(truth.loc[pid, "event_date"])
+            first = alerts[(alerts["parcel_id"] == pid) & alerts["kind"].isin(kinds)]
+            opened = _opened_as_of(db, first["alert_id"]).min()
+            after = clear.loc[(clear["parcel_id"] == pid) & (clear["date"] > event_day), "date"].sort_values()
+            bound = after.iloc[1] if len(after) > 1 else pd.Timestamp(AS_OF[-1])
+            bound_run = min((pd.Timestamp(d) for d in AS_OF if pd.Timestamp(d) >= bound), default=pd.Timestamp(AS_OF[-1]))
+            delays.append(((opened - event_day).days, (bound_run - event_day).days))
+            if event != "no_emergence":  # not observable until peers are green (weeks after emergence)
+                assert opened <= bound_run, (pid, event, opened, bound_run)
+        print(f"{event:14s} {len(hit_parcels):5d}  {len(raised):6d}  {len(hits):4d}  {recall:6.2f}  {precision:9.2f}  {delays}")
+        if hit_parcels:
+            assert recall >= 0.85, (event, recall)
+        if len(raised) and event != "hail":
+            assert precision >= 0.85, (event, precision)
+
+
+def _opened_as_of(db: Path, ids: pd.Series) -> pd.Series:
+    con = sqlite3.connect(db)
+    try:
+        got = pd.read_sql_query(
+            f"SELECT opened_as_of FROM alerts WHERE alert_id IN ({','.join('?' * len(ids))})", con, params=list(ids)
+        )
+    finally:
+        con.close()
+    return pd.to_datetime(got["opened_as_of"])
+
+
+def test_monitor__no_false_alarms_on_normal_harvests_and_paddies(season_run):
+    region, db, summaries, truth = season_run
+    alerts = read_alerts(db)
+    normal = truth.index[(truth["event"] == "none") & (truth["crop_mismatch"] == 0)]
+    false = alerts[alerts["kind"].isin(DAMAGE_KINDS) & alerts["parcel_id"].isin(normal)]
+    rice = truth.index[(truth["true_crop"] == "rice") & (truth["event"] == "none")]
+    paddy = alerts[alerts["parcel_id"].isin(rice) & (alerts["kind"] == "flood")]
+    decline = alerts[(alerts["kind"] == "vegetation_decline") & alerts["parcel_id"].isin(normal)]
+    print(f"\nfalse damage alerts on {false['parcel_id'].nunique()} of {len(truth)} parcels: "
+          f"{false[['parcel_id', 'kind', 'first_detected']].values.tolist()}; flood alerts on normal paddies: {len(paddy)}; "
+          f"vegetation_decline on event-free parcels: {decline['parcel_id'].nunique()} (median truth relative yield "
+          f"{truth.loc[decline['parcel_id'].unique(), 'relative_yield'].median():.2f} vs "
+          f"{truth.loc[normal, 'relative_yield'].median():.2f} of all event-free)")
+    assert false["parcel_id"].nunique() < 0.02 * len(truth)
+    assert paddy.empty
+
+
+def test_monitor__drought_on_the_parcels_it_hit(season_run):
+    region, db, summaries, truth = season_run
+    alerts = read_alerts(db)
+    hit = set(truth.index[truth["ry_water"] < 0.95])
+    raised = set(alerts.loc[alerts["kind"] == "drought", "parcel_id"])
+    recall = len(hit & raised) / len(hit)
+    precision = len(hit & raised) / len(raised)
+    print(f"\ndrought: truth ry_water < 0.95 on {len(hit)} parcels, alerts on {len(raised)}: "
+          f"recall {recall:.2f}, precision {precision:.2f}")
+    assert recall >= 0.85
+
+
+def test_monitor__rerun_same_as_of_changes_nothing(season_run):
+    region, db, summaries, truth = season_run
+    before, runs_before = _alerts(db), len(read_runs(db))
+    again = monitor_region(region, db=db, as_of=AS_OF[-1])
+    assert again.up_to_date and again.run_id is None
+    pd.testing.assert_frame_equal(_alerts(db), before)
+    assert len(read_runs(db)) == runs_before
+
+
+_CLI = (
+    "import argparse, sys\n"
+    "from agririsk.monitoring.cli import add_parser, run\n"
+    "p = argparse.ArgumentParser(); add_parser(p.add_subparsers())\n"
+    "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
+)
+
+
+@pytest.mark.slow
+def test_monitor__killed_runs_leave_no_trace(season_run, tmp_path):
+    """SIGKILL the monitor at random moments; the finished store equals the uninterrupted one."""
+    region, db_ref, summaries, truth = season_run
+    db = tmp_path / "crash.sqlite"
+    rng = random.Random(7)
+    kills = 0
+    for i, as_of in enumerate(AS_OF):
+        if i in (3, 7, 9, 11):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _CLI, "monitor", str(region.path), "--db", str(db), "--as-of", as_of.isoformat()],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            time.sleep(rng.uniform(0.5, 3.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        monitor_region(region, db=db, as_of=as_of)
+    assert kills >= 2
+    ours, ref = _alerts(db), _alerts(db_ref)
+    pd.testing.assert_frame_equal(ours, ref)
+    assert (read_runs(db)["status"] == "ok").all() and len(read_runs(db)) == len(AS_OF)
+
+
+def test_monitor_cli__second_run_refused_while_locked(season_run, tmp_path, capsys):
+    from agririsk.monitoring.cli import run
+    from agririsk.monitoring.store import run_lock
+
+    region, *_ = season_run
+    db = tmp_path / "locked.sqlite"
+    import argparse
+
+    args = argparse.Namespace(region=region.path, db=db, as_of=dt.date(2026, 5, 1), workspace=None, workers=1, quiet=True)
+    with run_lock(db):
+        assert run(args) == 1
+    assert "another monitoring run is in progress" in capsys.readouterr().err
+    assert run(args) == 0
+    assert "monitor run 1" in capsys.readouterr().out
+
+
+def test_monitor__copy_of_workspace_not_needed(season_run, tmp_path):
+    """A fresh workspace gives the same alerts (deleting it loses nothing but time)."""
+    region, db_ref, summaries, truth = season_run
+    ws = tmp_path / "ws"
+    shutil.copytree(region.default_workspace() / "items", ws / "items")  # keep it fast: items only
+    db = tmp_path / "m.sqlite"
+    for d in AS_OF:
+        monitor_region(region, db=db, as_of=d, workspace=ws)
+    pd.testing.assert_frame_equal(_alerts(db), _alerts(db_ref))

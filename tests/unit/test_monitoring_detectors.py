@@ -1,0 +1,130 @@
+"""Imagery and weather detectors on tiny hand-made series."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from agririsk.crop_models.crops import crop_params
+from agririsk.monitoring.detectors import calendar_ndvi, data_gaps, detect_imagery
+from agririsk.monitoring.weather_detectors import crop_calendar, station_conditions
+from agririsk.region import Season
+
+SEASON = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
+DATES = pd.date_range("2026-05-01", "2026-10-10", freq="10D")
+
+
+def series(curves: dict[str, np.ndarray], *, ndwi: dict[str, np.ndarray] | None = None, cloudy=()) -> pd.DataFrame:
+    """Tidy parcel series: one row per parcel and date; ``cloudy`` dates have clear_fraction 0."""
+    rows = []
+    for pid, v in curves.items():
+        w = (ndwi or {}).get(pid, np.full(len(DATES), -0.4))
+        for d, x, y in zip(DATES, v, w, strict=True):
+            rows.append(dict(parcel_id=pid, item_id=f"S2_{d:%Y%m%d}", datetime=d.tz_localize("UTC"),
+                             clear_fraction=0.0 if d in cloudy else 1.0, ndvi_p50=x, ndwi_p50=y))
+    return pd.DataFrame(rows)
+
+
+def normal(crop="maize"):
+    return calendar_ndvi(crop, DATES)
+
+
+def peers(crop="maize", n=6):
+    return {f"N{i}": normal(crop) + 0.01 * i for i in range(n)}
+
+
+def kinds(conds):
+    return {(c.parcel_id, c.kind) for c in conds}
+
+
+def test_detect_imagery__normal_fields_and_normal_harvest_raise_nothing():
+    s = series(peers())
+    crops = pd.Series("maize", index=[f"N{i}" for i in range(6)])
+    for day in DATES:
+        assert detect_imagery(s, crops, SEASON, day.date()) == []
+
+
+def test_detect_imagery__collapse_after_green_is_crop_failure_then_stays_open():
+    curve = normal().copy()
+    hit = DATES >= "2026-08-01"
+    curve[hit] = 0.15 + 0.3 * (curve[hit] - 0.15)  # hail: 30 % of the green amplitude
+    s = series({**peers(), "H": curve})
+    crops = pd.Series("maize", index=[*peers(), "H"])
+    assert detect_imagery(s, crops, SEASON, dt.date(2026, 8, 8)) == []
+    (c,) = detect_imagery(s, crops, SEASON, dt.date(2026, 8, 9))  # first clear view after the hail
+    assert (c.parcel_id, c.kind, c.onset) == ("H", "crop_failure", dt.date(2026, 8, 9))
+    assert c.evidence["expected_ndvi"] > 0.7 and c.evidence["observed_ndvi"] < 0.4
+    assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 10, 10))) == {("H", "crop_failure")}
+
+
+def test_detect_imagery__bare_after_green_is_early_harvest():
+    curve = normal().copy()
+    curve[DATES >= "2026-07-25"] = 0.20  # stubble
+    s = series({**peers(), "E": curve})
+    crops = pd.Series("maize", index=[*peers(), "E"])
+    assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 8, 5))) == {("E", "early_harvest")}
+
+
+def test_detect_imagery__never_green_is_no_emergence():
+    s = series({**peers(), "X": np.full(len(DATES), 0.16)})
+    crops = pd.Series("maize", index=[*peers(), "X"])
+    assert detect_imagery(s, crops, SEASON, dt.date(2026, 6, 1)) == []  # peers not green yet
+    assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 8, 1))) == {("X", "no_emergence")}
+
+
+def test_detect_imagery__water_at_collapse_is_flood_but_paddy_water_alone_is_not():
+    rice = {f"R{i}": normal("rice") for i in range(6)}
+    paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}  # flooded at transplanting
+    curve = normal("rice").copy()
+    flood = (DATES >= "2026-08-01") & (DATES < "2026-08-20")
+    curve[flood] = 0.2
+    water = paddy["R0"].copy()
+    water[flood] = 0.05
+    s = series({**rice, "F": curve}, ndwi={**paddy, "F": water})
+    crops = pd.Series("rice", index=[*rice, "F"])
+    assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 8, 15))) == {("F", "flood")}
+    assert detect_imagery(s, crops, SEASON, dt.date(2026, 6, 20)) == []
+
+
+def test_detect_imagery__cloudy_dates_are_no_observation():
+    curve = normal().copy()
+    curve[DATES >= "2026-08-01"] = 0.3
+    cloudy = set(DATES[(DATES >= "2026-08-01") & (DATES < "2026-09-01")])
+    s = series({**peers(), "H": curve}, cloudy=cloudy)
+    crops = pd.Series("maize", index=[*peers(), "H"])
+    assert detect_imagery(s, crops, SEASON, dt.date(2026, 8, 25)) == []
+    gaps = data_gaps(s, pd.Index([*peers(), "H"]), SEASON, dt.date(2026, 8, 25), min_days=20)
+    assert {g.parcel_id for g in gaps} == {*peers(), "H"}
+
+
+def weather(days, tmax=25.0, tmin=12.0, rain=3.0):
+    return pd.DataFrame({"date": days, "tmin_c": tmin, "tmax_c": tmax, "precip_mm": rain})
+
+
+def test_station_conditions__heat_at_flowering_only():
+    p = crop_params("maize")
+    cal = crop_calendar(p, 2026)
+    days = pd.date_range("2026-04-01", "2026-09-30")
+    w = weather(days)
+    hot = (days >= cal["flowering"] - pd.Timedelta(days=3)) & (days <= cal["flowering"])
+    w.loc[hot, "tmax_c"] = p.t_heat_c + 3
+    out = station_conditions(w, "maize", cal["flowering"].date(), 46.6)
+    assert [k for k, *_ in out] == ["heat_stress"]
+    w2 = weather(days)
+    w2.loc[(days >= "2026-06-01") & (days < "2026-06-05"), "tmax_c"] = 40  # vegetative stage
+    assert station_conditions(w2, "maize", dt.date(2026, 6, 5), 46.6) == []
+
+
+def test_station_conditions__frost_after_emergence_and_drought_without_rain():
+    cal = crop_calendar(crop_params("soybean"), 2026)
+    days = pd.date_range("2026-04-01", "2026-09-30")
+    w = weather(days)
+    w.loc[days == cal["emergence"] + pd.Timedelta(days=3), "tmin_c"] = -3.0
+    out = station_conditions(w, "soybean", (cal["emergence"] + pd.Timedelta(days=5)).date(), 46.6)
+    assert [(k, s) for k, s, *_ in out] == [("frost", "high")]
+    dry = weather(days, tmax=32.0, tmin=18.0, rain=0.0)
+    out = station_conditions(dry, "soybean", dt.date(2026, 7, 25), 46.6)
+    assert "drought" in [k for k, *_ in out]
+    assert "drought" not in [k for k, *_ in station_conditions(weather(days, rain=8.0), "soybean", dt.date(2026, 7, 25), 46.6)]
