@@ -16,6 +16,8 @@ from pathlib import Path
 logger = logging.getLogger("agririsk")
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+#: the demo's monitoring runs step through the season this many days apart (a cron every two weeks)
+MONITOR_DEMO_DAYS = 15
 
 
 def _date(text: str) -> dt.date:
@@ -79,9 +81,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="make the bundled sample region and run validate, score and export on it",
+        help="make the bundled sample region and run validate, score, monitor and export on it",
         description="Makes the sample region (agririsk sample-region) in OUT/region, validates it, "
-        "scores it into OUT/scores and exports the maps into OUT/maps, then prints a summary.",
+        "scores it into OUT/scores, monitors the season (OUT/monitor.sqlite) and exports the maps "
+        "into OUT/maps, then prints a summary.",
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder (default: demo-output)")
     p.add_argument("--seed", type=int, default=0, help="sample region seed (default 0)")
@@ -100,6 +103,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--scores", type=Path, metavar="FILE", help="scores.parquet or scores.csv from 'agririsk score'")
+    p.add_argument("--db", type=Path, metavar="FILE", help="the monitoring store of 'agririsk monitor': adds alerts.csv, alerts.geojson and open alerts on the maps")
     p.add_argument("--as-of", type=_date, metavar="DATE", help="date of the scores (default: season.start)")
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the score files")
     p.set_defaults(func=run_export)
@@ -124,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_validate(sub)
     _add_score(sub)
     _add_train(sub)
+    from agririsk.monitoring.cli import add_parser as add_monitor
+
+    add_monitor(sub)
     _add_export(sub)
     return parser
 
@@ -234,7 +241,7 @@ def run_export(args: argparse.Namespace) -> int:
         personal = read_farmers(region.farmers_path, Report(), include_personal=True)
         personal = personal[[c for c in ("farmer_id", "name", "national_id", "phone") if c in personal]]
     written = export_region(region, args.out, scores=scores, as_of=args.as_of, workspace=args.workspace,
-                            personal=personal)
+                            personal=personal, db=args.db)
     print("wrote " + ", ".join(str(p) for p in written.values()))
     return EXIT_OK
 
@@ -245,14 +252,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     t0 = time.monotonic()
-    print(f"1/4 making the sample region in {out / 'region'} (seed {args.seed})")
+    print(f"1/5 making the sample region in {out / 'region'} (seed {args.seed})")
     region_toml = make_sample_region(out / "region", seed=args.seed, progress=_progress(args, "sample items"))
-    print(f"    done in {time.monotonic() - t0:.0f}s\n2/4 validating {region_toml}")
+    print(f"    done in {time.monotonic() - t0:.0f}s\n2/5 validating {region_toml}")
     vargs = argparse.Namespace(region=region_toml, workspace=None, quiet=args.quiet, verbose=args.verbose)
     rc = run_validate(vargs)
     if rc != EXIT_OK:
         return rc
-    print(f"3/4 scoring into {out / 'scores'}")
+    print(f"3/5 scoring into {out / 'scores'}")
     sargs = argparse.Namespace(
         region=region_toml, workspace=None, out=out / "scores", as_of=None, workers=args.workers,
         include_personal_data=False, quiet=args.quiet, verbose=args.verbose,
@@ -260,13 +267,25 @@ def run_demo(args: argparse.Namespace) -> int:
     rc = run_score(sargs)
     if rc != EXIT_OK:
         return rc
-    print(f"4/4 exporting maps into {out / 'maps'}")
-    from agririsk.export.run import export_region, read_scores
     from agririsk.region import Region
 
-    export_region(Region.from_toml(region_toml), out / "maps", scores=read_scores(out / "scores" / "scores.parquet"))
+    region = Region.from_toml(region_toml)
+    print(f"4/5 monitoring the season {region.season.start} .. {region.season.end} every {MONITOR_DEMO_DAYS} days")
+    from agririsk.monitoring import monitor_region
+
+    db = out / "monitor.sqlite"
+    day = region.season.start
+    while day <= region.season.end + dt.timedelta(days=MONITOR_DEMO_DAYS):
+        summary = monitor_region(region, db=db, as_of=day, workers=args.workers)
+        day += dt.timedelta(days=MONITOR_DEMO_DAYS)
+    print(summary.format())
+    print(f"5/5 exporting maps into {out / 'maps'}")
+    from agririsk.export.run import export_region, read_scores
+
+    export_region(region, out / "maps", scores=read_scores(out / "scores" / "scores.parquet"), db=db)
     print(f"\ndemo finished in {time.monotonic() - t0:.0f}s")
     print(f"  scores   {out / 'scores' / 'scores.csv'}")
+    print(f"  alerts   {out / 'maps' / 'alerts.csv'} (store: {db})")
     print(f"  map      {out / 'maps' / 'risk_map.png'}  (A4) and {out / 'maps' / 'risk_map.html'} (open in a browser, works offline)")
     print(f"  GIS      {out / 'maps' / 'parcels_risk.gpkg'}")
     return rc

@@ -13,7 +13,7 @@ from agririsk.errors import InputError
 from agririsk.export.html import render_risk_html
 from agririsk.export.maps import render_risk_png
 from agririsk.export.tables import write_scores
-from agririsk.export.vector import parcels_with_risk, write_parcels_risk
+from agririsk.export.vector import parcels_with_risk, write_alerts, write_parcels_risk
 from agririsk.inputs import Report, read_parcels
 from agririsk.region import Region
 
@@ -46,6 +46,7 @@ def export_region(
     as_of: dt.date | None = None,
     workspace: Path | None = None,
     personal: pd.DataFrame | None = None,
+    db: Path | None = None,
     report: Report | None = None,
 ) -> dict[str, Path]:
     """Write the files of CONTRACTS.md §7 that exist so far to ``out``.
@@ -58,6 +59,7 @@ def export_region(
         scorecard when None.
     as_of : date printed on the maps (default: season start).
     personal : farmer_id + personal columns, only with ``--include-personal-data``.
+    db : the monitoring store; its alerts go to ``alerts.csv`` / ``alerts.geojson`` and onto the maps.
 
     Returns
     -------
@@ -75,7 +77,13 @@ def export_region(
     written: dict[str, Path] = {}
     if isinstance(scores, gpd.GeoDataFrame):
         written.update(write_scores(scores, out, personal=personal))
-    table = parcels_with_risk(parcels, scores)
+    alerts = None
+    if db is not None:
+        from agririsk.monitoring import read_alerts
+
+        alerts = read_alerts(db)
+        written.update(write_alerts(alerts, parcels, out))
+    table = parcels_with_risk(parcels, scores, alerts)
     written.update(write_parcels_risk(table, out))
     title = f"{region.name}: farm risk grades"
     subtitle = f"pre-loan scores as of {as_of} · season {region.season.start} – {region.season.end} · {len(scores)} farmers, {len(table)} fields"

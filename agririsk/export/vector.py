@@ -9,7 +9,7 @@ import pandas as pd
 
 from agririsk.export.tables import PERSONAL_COLUMNS, atomic_write
 
-__all__ = ["parcels_with_risk", "write_parcels_risk"]
+__all__ = ["parcels_with_risk", "write_parcels_risk", "write_alerts"]
 
 #: farmer columns carried onto each parcel
 RISK_COLUMNS = ["pd", "score", "grade", "decision", "reason_1", "reason_2", "reason_3", "data_quality"]
@@ -56,5 +56,26 @@ def write_parcels_risk(table: gpd.GeoDataFrame, out_dir: Path) -> dict[str, Path
         ),
         "parcels_risk.parquet": atomic_write(
             out_dir / "parcels_risk.parquet", lambda tmp: table.to_parquet(tmp, index=False)
+        ),
+    }
+
+
+def write_alerts(alerts: pd.DataFrame, parcels: gpd.GeoDataFrame, out_dir: Path) -> dict[str, Path]:
+    """Write ``alerts.csv`` and ``alerts.geojson`` (each alert with its parcel's outline, WGS 84).
+
+    Parameters
+    ----------
+    alerts : the store's alerts (CONTRACTS.md §7 columns).
+    parcels : the parcels, for the geometry.
+    """
+    out_dir = Path(out_dir)
+    geo = parcels[["parcel_id", "geometry"]].to_crs("EPSG:4326")
+    located = gpd.GeoDataFrame(alerts.merge(geo, on="parcel_id", how="left"), geometry="geometry", crs="EPSG:4326")
+    return {
+        "alerts.csv": atomic_write(out_dir / "alerts.csv", lambda tmp: alerts.to_csv(tmp, index=False)),
+        "alerts.geojson": atomic_write(
+            out_dir / "alerts.geojson",
+            lambda tmp: located.to_file(tmp, driver="GeoJSON", engine="pyogrio"),
+            suffix=".geojson",
         ),
     }

@@ -65,6 +65,10 @@ logger = logging.getLogger(__name__)
 ALGORITHM_VERSION = "zonal-2"
 #: Default buffer around clouds and shadows, metres (2 pixels of Sentinel-2 at 10 m).
 CLOUD_BUFFER_M = 20.0
+#: GDAL block cache per process, MB: enough for a row of tiles of every band (re-read across
+#: windows), small enough that memory does not grow with the image (GDAL's default is 5 %
+#: of RAM, filled by every tile read).
+_GDAL_CACHE_MB = 64
 #: Share of labelled pixels above which a window is reduced whole rather than gathered.
 _DENSE = 0.5
 
@@ -442,7 +446,7 @@ def zonal_item(
         key=("blue", "green", "red", "nir", "swir16").index,
     )
     names = ["red", *[b for b in bands if b != "red"], mask_name]
-    env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_NUM_THREADS="1")
+    env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=_GDAL_CACHE_MB)
     with env, ExitStack() as stack:
         dss = {b: stack.enter_context(rasterio.open(item.assets[b].href)) for b in names}
         return _reduce(item, cache, dss, stack, mask_name, use, cloud_buffer_m)

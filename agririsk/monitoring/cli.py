@@ -29,12 +29,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
         epilog="cron, every 3 days at 06:00:  0 6 */3 * *  agririsk -q monitor /data/region.toml --db /data/monitor.sqlite",
     )
-    p.add_argument("region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)")
-    p.add_argument("--db", type=Path, metavar="FILE", help="the alert store (default: WORKSPACE/monitor.sqlite)")
-    p.add_argument("--as-of", type=_date, metavar="DATE", help="run date YYYY-MM-DD (default: today); nothing after it is read")
-    p.add_argument("--workspace", type=Path, metavar="DIR",
-                   help="cached per-item results and run records (default: .agririsk/ beside region.toml)")
-    p.add_argument("--workers", type=_positive, default=1, metavar="N", help="processes reducing new imagery items")
+    p.add_argument(
+        "region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)"
+    )
+    p.add_argument(
+        "--db",
+        type=Path,
+        metavar="FILE",
+        help="the alert store (default: WORKSPACE/monitor.sqlite)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="DATE",
+        help="run date YYYY-MM-DD (default: today); nothing after it is read",
+    )
+    p.add_argument(
+        "--workspace",
+        type=Path,
+        metavar="DIR",
+        help="cached per-item results and run records (default: .agririsk/ beside region.toml)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="processes reducing new imagery items",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -67,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     try:
         summary = monitor_region(
-            region, db=args.db, as_of=args.as_of, workspace=args.workspace, workers=args.workers,
+            region,
+            db=args.db,
+            as_of=args.as_of,
+            workspace=args.workspace,
+            workers=args.workers,
             progress=Progress("imagery items", enabled=not quiet),
         )
     except MonitorLockedError as exc:

@@ -82,7 +82,9 @@ LATE_MARGIN_DAYS = 30
 DATA_GAP_DAYS = 30
 
 
-def clear_observations(series: pd.DataFrame, season: Season, as_of: dt.date, *, min_clear: float = MIN_CLEAR) -> pd.DataFrame:
+def clear_observations(
+    series: pd.DataFrame, season: Season, as_of: dt.date, *, min_clear: float = MIN_CLEAR
+) -> pd.DataFrame:
     """Clear per-parcel observations of the season up to ``as_of``, one per parcel and day.
 
     Returns
@@ -100,16 +102,26 @@ def clear_observations(series: pd.DataFrame, season: Season, as_of: dt.date, *, 
     day = t.dt.normalize()
     start = pd.Timestamp(season.start) - pd.Timedelta(days=15)
     keep = (day >= start) & (day <= pd.Timestamp(as_of)) & (s["clear_fraction"] >= min_clear)
-    ndvi_col = "ndvi_p50" if "ndvi_p50" in s.columns and s["ndvi_p50"].notna().any() else "ndvi_mean"
-    ndwi_col = "ndwi_p50" if "ndwi_p50" in s.columns else ("ndwi_mean" if "ndwi_mean" in s.columns else None)
-    out = pd.DataFrame({
-        "parcel_id": s.loc[keep, "parcel_id"].astype(str),
-        "date": day[keep],
-        "ndvi": s.loc[keep, ndvi_col].astype(float),
-        "ndwi": s.loc[keep, ndwi_col].astype(float) if ndwi_col else np.nan,
-        "clear_fraction": s.loc[keep, "clear_fraction"].astype(float),
-    }).dropna(subset=["ndvi"])
-    out = out.sort_values(["parcel_id", "date", "clear_fraction"]).drop_duplicates(["parcel_id", "date"], keep="last")
+    ndvi_col = (
+        "ndvi_p50" if "ndvi_p50" in s.columns and s["ndvi_p50"].notna().any() else "ndvi_mean"
+    )
+    ndwi_col = (
+        "ndwi_p50"
+        if "ndwi_p50" in s.columns
+        else ("ndwi_mean" if "ndwi_mean" in s.columns else None)
+    )
+    out = pd.DataFrame(
+        {
+            "parcel_id": s.loc[keep, "parcel_id"].astype(str),
+            "date": day[keep],
+            "ndvi": s.loc[keep, ndvi_col].astype(float),
+            "ndwi": s.loc[keep, ndwi_col].astype(float) if ndwi_col else np.nan,
+            "clear_fraction": s.loc[keep, "clear_fraction"].astype(float),
+        }
+    ).dropna(subset=["ndvi"])
+    out = out.sort_values(["parcel_id", "date", "clear_fraction"]).drop_duplicates(
+        ["parcel_id", "date"], keep="last"
+    )
     return out.reset_index(drop=True)[cols]
 
 
@@ -138,13 +150,20 @@ def peer_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
     o["ref_ndwi"] = g["ndwi"].transform("median")
     few = o["n_peers"] < MIN_PEERS
     if few.any():
-        o.loc[few, "ref"] = [calendar_ndvi(c, pd.DatetimeIndex([d]))[0] for c, d in zip(o.loc[few, "crop"], o.loc[few, "date"], strict=True)]
+        o.loc[few, "ref"] = [
+            calendar_ndvi(c, pd.DatetimeIndex([d]))[0]
+            for c, d in zip(o.loc[few, "crop"], o.loc[few, "date"], strict=True)
+        ]
         o.loc[few, "ref_ndwi"] = np.nan
     return o
 
 
-def _cond(pid: str, kind: str, sev: str, onset: pd.Timestamp, last: pd.Timestamp, **ev: object) -> Condition:
-    return Condition(pid, kind, sev, last.date(), onset.date(), {k: _jsonable(v) for k, v in ev.items()})
+def _cond(
+    pid: str, kind: str, sev: str, onset: pd.Timestamp, last: pd.Timestamp, **ev: object
+) -> Condition:
+    return Condition(
+        pid, kind, sev, last.date(), onset.date(), {k: _jsonable(v) for k, v in ev.items()}
+    )
 
 
 def _jsonable(v: object) -> object:
@@ -185,112 +204,181 @@ def detect_imagery(
     obs = peer_reference(obs, crops)
     amp = obs["ref"] - SOIL_NDVI
     obs["valid"] = amp >= MIN_AMPLITUDE
-    obs["f"] = np.where(obs["valid"], (obs["ndvi"] - SOIL_NDVI) / amp.where(amp > 0, np.nan), np.nan)
+    obs["f"] = np.where(
+        obs["valid"], (obs["ndvi"] - SOIL_NDVI) / amp.where(amp > 0, np.nan), np.nan
+    )
     rain: dict[str, np.ndarray] = {}
     if heavy_rain is not None and not heavy_rain.empty:
         for pid, g in heavy_rain.groupby("parcel_id"):
             rain[str(pid)] = pd.to_datetime(g["date"]).to_numpy("datetime64[D]")
     out: list[Condition] = []
-    for pid, g in obs.groupby("parcel_id", sort=True):
-        flowering, late = _calendar_dates(str(g["crop"].iloc[0]), season)
-        out.extend(_parcel_conditions(str(pid), g.reset_index(drop=True), rain.get(str(pid)), flowering, late, as_of))
+    cols = {
+        "day": obs["date"].to_numpy("datetime64[D]"),
+        "ndvi": obs["ndvi"].to_numpy(float),
+        "ndwi": obs["ndwi"].to_numpy(float),
+        "ref": obs["ref"].to_numpy(float),
+        "ref_ndwi": obs["ref_ndwi"].to_numpy(float),
+        "valid": obs["valid"].to_numpy(bool),
+        "f": obs["f"].to_numpy(float),
+    }
+    pids = obs["parcel_id"].to_numpy()
+    crop_of = obs["crop"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])  # obs is sorted by parcel, date
+    ends = np.r_[starts[1:], len(pids)]
+    calendar = {c: _calendar_dates(str(c), season) for c in np.unique(crop_of)}
+    as_of64 = np.datetime64(as_of, "D")
+    for a, b in zip(starts, ends, strict=True):
+        pid = str(pids[a])
+        view = {k: v[a:b] for k, v in cols.items()}
+        flowering, late = calendar[crop_of[a]]
+        out.extend(_parcel_conditions(pid, view, rain.get(pid), flowering, late, as_of64))
     return out
 
 
-def _calendar_dates(crop: str, season: Season) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _calendar_dates(crop: str, season: Season) -> tuple[np.datetime64, np.datetime64]:
     """(flowering - 10 d, start of normal ripening) of ``crop`` in the season's year.
 
     Ripening starts ``LATE_MARGIN_DAYS`` before the calendar maturity, but never before
     the end of the early-harvest window (flowering + 25 d) plus 15 d of sowing-date spread.
     """
     p = crop_params(crop)
-    sow = pd.Timestamp(season.start.year, 1, 1) + pd.Timedelta(days=p.sowing_doy - 1)
+    sow = np.datetime64(f"{season.start.year}-01-01") + np.timedelta64(p.sowing_doy - 1, "D")
     late = max(p.days_to_peak + 40, p.season_days - LATE_MARGIN_DAYS)
-    return sow + pd.Timedelta(days=p.days_to_peak - 10), sow + pd.Timedelta(days=late)
+    return sow + np.timedelta64(p.days_to_peak - 10, "D"), sow + np.timedelta64(late, "D")
 
 
-def _green_up_lead(g: pd.DataFrame, flowering: pd.Timestamp) -> float:
+def _days(n: float) -> np.timedelta64:
+    return np.timedelta64(int(round(n)), "D")
+
+
+def _green_up_lead(v: dict[str, np.ndarray], flowering: np.datetime64) -> float:
     """Days the parcel is ahead of its peers during green-up (negative: behind), within +-15.
 
     ``(ndvi - ref) / slope`` on views where the peers are half-way green (ref 0.25-0.70,
-    before flowering + 10 d); slope = green amplitude / 28 d, the steepest slope of the
-    calendar's logistic (scale 7 d).
+    before flowering + 10 d); slope = (green amplitude + 0.2) / 28 d, about the steepest
+    slope of the calendar's logistic (scale 7 d).
     """
-    up = g["valid"] & g["ref"].between(0.25, 0.70) & (g["date"] <= flowering + pd.Timedelta(days=10))
+    ref = v["ref"]
+    up = v["valid"] & (ref >= 0.25) & (ref <= 0.70) & (v["day"] <= flowering + _days(10))
     if not up.any():
         return 0.0
-    slope = (g.loc[up, "ref"].max() - SOIL_NDVI + 0.2) / 28.0
-    lead = float(np.median((g.loc[up, "ndvi"] - g.loc[up, "ref"]) / slope))
-    return float(np.clip(lead, -15, 15))
+    slope = (ref[up].max() - SOIL_NDVI + 0.2) / 28.0
+    return float(np.clip(np.median((v["ndvi"][up] - ref[up]) / slope), -15, 15))
 
 
-def _parcel_conditions(pid: str, g: pd.DataFrame, rain_days: np.ndarray | None, flowering: pd.Timestamp,
-                       late: pd.Timestamp, as_of: dt.date) -> list[Condition]:
-    last_day = g["date"].iloc[-1]
-    nd = g["ndvi"].to_numpy()
-    f = g["f"].to_numpy()
-    comparable = g["valid"].to_numpy()
+def _ts(day: np.datetime64) -> pd.Timestamp:
+    return pd.Timestamp(day)
+
+
+def _parcel_conditions(
+    pid: str,
+    v: dict[str, np.ndarray],
+    rain_days: np.ndarray | None,
+    flowering: np.datetime64,
+    late: np.datetime64,
+    as_of: np.datetime64,
+) -> list[Condition]:
+    day, nd, f, ref = v["day"], v["ndvi"], v["f"], v["ref"]
+    last_day = _ts(day[-1])
+    comparable = v["valid"]
     # after the calendar's ripening starts a drop is a normal harvest: not comparable. A
     # field sown earlier than its peers ripens earlier: shift by its green-up lead.
-    late = late - pd.Timedelta(days=_green_up_lead(g, flowering))
-    valid = comparable & (g["date"] < late).to_numpy()
+    late = late - _days(_green_up_lead(v, flowering))
+    valid = comparable & (day < late)
     green = (nd >= 0.45) | (valid & (f >= 0.6))
-    # no emergence: peers clearly green (on two views >= 10 days apart, or once after the
-    # calendar flowering), the parcel never was
-    peers_green = comparable & (g["ref"].to_numpy() >= 0.55)
-    pg_days = g["date"][peers_green]
-    confirm = ((pg_days - pg_days.iloc[0]).dt.days.to_numpy() >= 10) | (pg_days >= flowering + pd.Timedelta(days=10)).to_numpy() if len(pg_days) else np.zeros(0, bool)
+    # no emergence: peers clearly green (on two views >= 10 days apart, or once 10 days
+    # after the calendar flowering), the parcel never was
+    peers_green = comparable & (ref >= 0.55)
+    pg_days = day[peers_green]
+    confirm = (
+        ((pg_days - pg_days[0]) >= _days(10)) | (pg_days >= flowering + _days(10))
+        if len(pg_days)
+        else pg_days.astype(bool)
+    )
     if confirm.any() and np.nanmax(nd) < 0.30:
         i = int(np.flatnonzero(peers_green)[np.argmax(confirm)])
-        return [_cond(pid, "no_emergence", "high", g["date"].iloc[i], last_day,
-                      expected_ndvi=g["ref"].iloc[i], observed_ndvi=nd[i], date=g["date"].iloc[i],
-                      season_max_ndvi=float(np.nanmax(nd)), last_clear=last_day)]
+        return [
+            _cond(
+                pid,
+                "no_emergence",
+                "high",
+                _ts(day[i]),
+                last_day,
+                expected_ndvi=ref[i],
+                observed_ndvi=nd[i],
+                date=_ts(day[i]),
+                season_max_ndvi=float(np.nanmax(nd)),
+                last_clear=last_day,
+            )
+        ]
     # canopy collapse after the field was seen green: abrupt (f falls by >= 0.35 since the
     # previous comparable view) or deep (f < 0.3); a gradual slide is vegetation_decline
     seen_green = np.maximum.accumulate(green)
-    prev_green = np.concatenate([[False], seen_green[:-1]])
+    prev_green = np.r_[False, seen_green[:-1]]
     f_prev = pd.Series(np.where(valid, f, np.nan)).ffill().shift(1).to_numpy()
     collapse = valid & prev_green & (f < 0.5) & ((f < 0.3) | (f_prev - f >= 0.35))
     if collapse.any():
         i = int(np.argmax(collapse))
-        d = g["date"].iloc[i]
-        prev = g["date"].iloc[i - 1]
-        water = (g["ndwi"].iloc[i] - g["ref_ndwi"].iloc[i] > 0.15) and g["ndwi"].iloc[i] > -0.15
-        rained = rain_days is not None and bool(((rain_days > prev.to_datetime64()) & (rain_days <= d.to_datetime64())).any())
+        d, prev = day[i], day[i - 1]
+        water = bool((v["ndwi"][i] - v["ref_ndwi"][i] > 0.15) and v["ndwi"][i] > -0.15)
+        rained = rain_days is not None and bool(((rain_days > prev) & (rain_days <= d)).any())
         after = np.flatnonzero(valid[i:]) + i
         regrew = bool((f[after[1:]] >= 0.6).any())
         # stubble within 30 days of the collapse confirms a harvest, calendar or not
-        soon = (g["date"] >= d) & (g["date"] <= d + pd.Timedelta(days=30))
-        stubble = bool((nd[soon.to_numpy()] <= STUBBLE_NDVI).any()) and not regrew
+        soon = (day >= d) & (day <= d + _days(30))
+        stubble = bool((nd[soon] <= STUBBLE_NDVI).any()) and not regrew
         if water:
             kind = "flood"
         elif stubble:
             kind = "early_harvest"
         elif f[i] < 0.3:  # deep: flood canopy ~15 %, hail ~30 % of the green amplitude
             kind = "flood" if rained else "crop_failure"
-        elif (g["date"] > d).any() or pd.Timestamp(as_of) > d + pd.Timedelta(days=30):
+        elif (day > d).any() or as_of > d + _days(30):
             kind = "crop_failure"
         else:  # shallow drop: harvest dry-down or damage? the next clear view tells
             return []
         j = int(after[-1])  # latest comparable observation
-        ev = dict(date=d, expected_ndvi=g["ref"].iloc[i], observed_ndvi=nd[i], canopy_fraction=f[i],
-                  previous_clear=prev, open_water=bool(water), heavy_rain=bool(rained), stubble=stubble,
-                  latest_date=g["date"].iloc[j], latest_expected_ndvi=g["ref"].iloc[j],
-                  latest_observed_ndvi=nd[j], latest_canopy_fraction=f[j], last_clear=last_day)
+        ev = dict(
+            date=_ts(d),
+            expected_ndvi=ref[i],
+            observed_ndvi=nd[i],
+            canopy_fraction=f[i],
+            previous_clear=_ts(prev),
+            open_water=water,
+            heavy_rain=bool(rained),
+            stubble=stubble,
+            latest_date=_ts(day[j]),
+            latest_expected_ndvi=ref[j],
+            latest_observed_ndvi=nd[j],
+            latest_canopy_fraction=f[j],
+            last_clear=last_day,
+        )
         if kind == "early_harvest":
-            return [_cond(pid, kind, "high", d, last_day, **ev)]
+            return [_cond(pid, kind, "high", _ts(d), last_day, **ev)]
         if f[j] < 0.75:
             sev = "high" if f[j] < 0.35 else ("medium" if f[j] < 0.6 else "low")
-            return [_cond(pid, kind, sev, d, last_day, **ev)]
+            return [_cond(pid, kind, sev, _ts(d), last_day, **ev)]
         return []
-    # persistent moderate under-performance
-    idx = np.flatnonzero(valid & (g["date"] >= flowering).to_numpy())  # green-up timing differs by days
+    # persistent moderate under-performance (from flowering - 10 d: green-up timing differs)
+    idx = np.flatnonzero(valid & (day >= flowering))
     if len(idx) >= 2 and f[idx[-1]] < 0.65 and f[idx[-2]] < 0.65 and seen_green[idx[-1]]:
         i, j = idx[-2], idx[-1]
         sev = "medium" if f[j] < 0.5 else "low"
-        return [_cond(pid, "vegetation_decline", sev, g["date"].iloc[i], last_day,
-                      date=g["date"].iloc[i], expected_ndvi=g["ref"].iloc[j], observed_ndvi=nd[j],
-                      canopy_fraction=f[j], latest_date=g["date"].iloc[j], last_clear=last_day)]
+        return [
+            _cond(
+                pid,
+                "vegetation_decline",
+                sev,
+                _ts(day[i]),
+                last_day,
+                date=_ts(day[i]),
+                expected_ndvi=ref[j],
+                observed_ndvi=nd[j],
+                canopy_fraction=f[j],
+                latest_date=_ts(day[j]),
+                last_clear=last_day,
+            )
+        ]
     return []
 
 
@@ -303,14 +391,25 @@ class DataGap:
     days: int
 
 
-def data_gaps(series: pd.DataFrame, parcel_ids: pd.Index, season: Season, as_of: dt.date, *, min_days: int = DATA_GAP_DAYS) -> list[DataGap]:
+def data_gaps(
+    series: pd.DataFrame,
+    parcel_ids: pd.Index,
+    season: Season,
+    as_of: dt.date,
+    *,
+    min_days: int = DATA_GAP_DAYS,
+) -> list[DataGap]:
     """Parcels whose latest clear observation is more than ``min_days`` before ``as_of``.
 
     Counted from the season start when the parcel has no clear view in the season yet;
     reported in the run summary, not as alerts (no data is not an anomaly).
     """
     obs = clear_observations(series, season, as_of)
-    last = obs.groupby("parcel_id")["date"].max() if not obs.empty else pd.Series(dtype="datetime64[ns]")
+    last = (
+        obs.groupby("parcel_id")["date"].max()
+        if not obs.empty
+        else pd.Series(dtype="datetime64[ns]")
+    )
     end = pd.Timestamp(min(as_of, season.end))
     out = []
     for pid in parcel_ids.astype(str):
@@ -322,7 +421,9 @@ def data_gaps(series: pd.DataFrame, parcel_ids: pd.Index, season: Season, as_of:
     return out
 
 
-def crop_mismatch_conditions(predicted: pd.DataFrame | None, crops: pd.Series, as_of: dt.date) -> list[Condition]:
+def crop_mismatch_conditions(
+    predicted: pd.DataFrame | None, crops: pd.Series, as_of: dt.date
+) -> list[Condition]:
     """Hook for the crop-identification issue: ``crop_mismatch`` conditions.
 
     Parameters
@@ -343,6 +444,16 @@ def crop_mismatch_conditions(predicted: pd.DataFrame | None, crops: pd.Series, a
         declared = str(crops.get(r.parcel_id, "other"))
         if r.probability >= 0.8 and r.crop != declared:
             day = pd.Timestamp(r.date)
-            out.append(_cond(str(r.parcel_id), "crop_mismatch", "medium", day, day,
-                             expected_crop=declared, observed_crop=r.crop, probability=float(r.probability)))
+            out.append(
+                _cond(
+                    str(r.parcel_id),
+                    "crop_mismatch",
+                    "medium",
+                    day,
+                    day,
+                    expected_crop=declared,
+                    observed_crop=r.crop,
+                    probability=float(r.probability),
+                )
+            )
     return out

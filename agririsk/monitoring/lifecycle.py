@@ -95,7 +95,10 @@ def apply_lifecycle(
         key = (c.parcel_id, c.kind)
         if key in by_key:  # keep the more severe, then the earlier onset
             old = by_key[key]
-            if (_RANK[c.severity], -c.onset.toordinal()) <= (_RANK[old.severity], -old.onset.toordinal()):
+            if (_RANK[c.severity], -c.onset.toordinal()) <= (
+                _RANK[old.severity],
+                -old.onset.toordinal(),
+            ):
                 continue
         by_key[key] = c
     changes: list[AlertChange] = []
@@ -105,25 +108,55 @@ def apply_lifecycle(
         seen.add(key)
         cond = by_key.get(key)
         if cond is not None:
-            changes.append(AlertChange(
-                row.alert_id, row.parcel_id, row.kind, cond.severity, "ongoing", row.first_detected,
-                max(str(row.last_observed), cond.observed.isoformat()), row.onset, cond.evidence, "update",
-            ))
+            changes.append(
+                AlertChange(
+                    row.alert_id,
+                    row.parcel_id,
+                    row.kind,
+                    cond.severity,
+                    "ongoing",
+                    row.first_detected,
+                    max(str(row.last_observed), cond.observed.isoformat()),
+                    row.onset,
+                    cond.evidence,
+                    "update",
+                )
+            )
         elif _is_fresh(fresh, row.parcel_id, row.kind):
             evidence = dict(row.evidence) if isinstance(row.evidence, dict) else {}
             evidence["resolved_as_of"] = as_of.isoformat()
-            changes.append(AlertChange(
-                row.alert_id, row.parcel_id, row.kind, row.severity, "resolved", row.first_detected,
-                row.last_observed, row.onset, evidence, "resolve",
-            ))
+            changes.append(
+                AlertChange(
+                    row.alert_id,
+                    row.parcel_id,
+                    row.kind,
+                    row.severity,
+                    "resolved",
+                    row.first_detected,
+                    row.last_observed,
+                    row.onset,
+                    evidence,
+                    "resolve",
+                )
+            )
     for key, cond in by_key.items():
         if key in seen:
             continue
         first = cond.onset.isoformat()
-        changes.append(AlertChange(
-            alert_id(cond.parcel_id, cond.kind, first), cond.parcel_id, cond.kind, cond.severity, "new",
-            first, cond.observed.isoformat(), cond.onset.isoformat(), cond.evidence, "open",
-        ))
+        changes.append(
+            AlertChange(
+                alert_id(cond.parcel_id, cond.kind, first),
+                cond.parcel_id,
+                cond.kind,
+                cond.severity,
+                "new",
+                first,
+                cond.observed.isoformat(),
+                cond.onset.isoformat(),
+                cond.evidence,
+                "open",
+            )
+        )
     return sorted(changes, key=lambda c: c.alert_id)
 
 

@@ -98,8 +98,15 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 ALERT_COLUMNS = [
-    "alert_id", "parcel_id", "farmer_id", "kind", "severity", "status",
-    "first_detected", "last_observed", "evidence",
+    "alert_id",
+    "parcel_id",
+    "farmer_id",
+    "kind",
+    "severity",
+    "status",
+    "first_detected",
+    "last_observed",
+    "evidence",
 ]
 
 
@@ -120,7 +127,9 @@ def connect(db: str | Path) -> sqlite3.Connection:
         _migrate(con, db)
     except sqlite3.DatabaseError as exc:
         con.close()
-        raise AgririskError(f"{db}: not a usable monitoring store ({exc}); pass another --db file.") from exc
+        raise AgririskError(
+            f"{db}: not a usable monitoring store ({exc}); pass another --db file."
+        ) from exc
     return con
 
 
@@ -196,7 +205,9 @@ def last_successful_run(con: sqlite3.Connection) -> dict[str, Any] | None:
 
 def open_alerts(con: sqlite3.Connection) -> pd.DataFrame:
     """Alerts whose status is ``new`` or ``ongoing``, evidence decoded to dicts."""
-    df = pd.read_sql_query("SELECT * FROM alerts WHERE status IN ('new', 'ongoing') ORDER BY alert_id", con)
+    df = pd.read_sql_query(
+        "SELECT * FROM alerts WHERE status IN ('new', 'ongoing') ORDER BY alert_id", con
+    )
     df["evidence"] = [json.loads(e) for e in df["evidence"]]
     return df
 
@@ -210,7 +221,9 @@ def read_alerts(db: str | Path, *, status: str | None = None) -> pd.DataFrame:
     status : keep only this status (``new``, ``ongoing``, ``resolved``); all if None.
     """
     if not Path(db).is_file():
-        raise AgririskError(f"{db}: no monitoring store here; run 'agririsk monitor REGION.toml --db {db}' first.")
+        raise AgririskError(
+            f"{db}: no monitoring store here; run 'agririsk monitor REGION.toml --db {db}' first."
+        )
     con = connect(db)
     try:
         query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
@@ -218,7 +231,9 @@ def read_alerts(db: str | Path, *, status: str | None = None) -> pd.DataFrame:
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        return pd.read_sql_query(query + " ORDER BY parcel_id, kind, first_detected", con, params=args)
+        return pd.read_sql_query(
+            query + " ORDER BY parcel_id, kind, first_detected", con, params=args
+        )
     finally:
         con.close()
 

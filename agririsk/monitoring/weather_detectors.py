@@ -40,7 +40,14 @@ from agririsk.monitoring.lifecycle import Condition
 from agririsk.region import Season
 from agririsk.weather.et0 import hargreaves_array
 
-__all__ = ["WEATHER_KINDS", "TAW_MM", "crop_calendar", "station_conditions", "detect_weather", "heavy_rain_days"]
+__all__ = [
+    "WEATHER_KINDS",
+    "TAW_MM",
+    "crop_calendar",
+    "station_conditions",
+    "detect_weather",
+    "heavy_rain_days",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +77,9 @@ def _kc(p: CropParams, day: np.ndarray) -> np.ndarray:
     return np.interp(day, xs, ys)
 
 
-def station_conditions(daily: pd.DataFrame, crop: str, as_of: dt.date, latitude_deg: float) -> list[tuple[str, str, pd.Timestamp, pd.Timestamp, dict]]:
+def station_conditions(
+    daily: pd.DataFrame, crop: str, as_of: dt.date, latitude_deg: float
+) -> list[tuple[str, str, pd.Timestamp, pd.Timestamp, dict]]:
     """Weather conditions of ``crop`` at one station on ``as_of``.
 
     Parameters
@@ -94,26 +103,53 @@ def station_conditions(daily: pd.DataFrame, crop: str, as_of: dt.date, latitude_
     tmax, tmin = d["tmax_c"].to_numpy(float), d["tmin_c"].to_numpy(float)
     dates = d["date"]
     # heat at flowering
-    win = (dates >= cal["flowering"] - pd.Timedelta(days=10)) & (dates <= cal["flowering"] + pd.Timedelta(days=10))
+    win = (dates >= cal["flowering"] - pd.Timedelta(days=10)) & (
+        dates <= cal["flowering"] + pd.Timedelta(days=10)
+    )
     recent = (dates > end - pd.Timedelta(days=10)).to_numpy()
     hot = win.to_numpy() & (tmax > p.t_heat_c)
     if (hot & recent).sum() >= 2:
         dd = float(np.nansum(np.where(hot, tmax - p.t_heat_c, 0)))
         sev = "high" if dd >= 10 else ("medium" if dd >= 4 else "low")
-        out.append(("heat_stress", sev, dates[hot].iloc[0], dates[hot].iloc[-1],
-                    {"threshold_tmax_c": p.t_heat_c, "hot_days": int(hot.sum()), "degree_days": round(dd, 1),
-                     "flowering_expected": cal["flowering"].date().isoformat(), "max_tmax_c": float(np.nanmax(tmax[hot]))}))
+        out.append(
+            (
+                "heat_stress",
+                sev,
+                dates[hot].iloc[0],
+                dates[hot].iloc[-1],
+                {
+                    "threshold_tmax_c": p.t_heat_c,
+                    "hot_days": int(hot.sum()),
+                    "degree_days": round(dd, 1),
+                    "flowering_expected": cal["flowering"].date().isoformat(),
+                    "max_tmax_c": float(np.nanmax(tmax[hot])),
+                },
+            )
+        )
     # frost between emergence (wheat: heading, it is hardy before) and maturity
     frost_from = cal["flowering"] - pd.Timedelta(days=10) if p.crop == "wheat" else cal["emergence"]
     grow = ((dates >= frost_from) & (dates <= cal["maturity"])).to_numpy()
     frost = grow & (tmin < 0) & (dates > end - pd.Timedelta(days=7)).to_numpy()
     if frost.any():
         low = float(np.nanmin(tmin[frost]))
-        out.append(("frost", "high" if low < -2 else "medium", dates[frost].iloc[0], dates[frost].iloc[-1],
-                    {"min_tmin_c": round(low, 1), "frost_days": int(frost.sum()), "threshold_tmin_c": 0.0}))
+        out.append(
+            (
+                "frost",
+                "high" if low < -2 else "medium",
+                dates[frost].iloc[0],
+                dates[frost].iloc[-1],
+                {
+                    "min_tmin_c": round(low, 1),
+                    "frost_days": int(frost.sum()),
+                    "threshold_tmin_c": 0.0,
+                },
+            )
+        )
     # drought: FAO-56 bucket from April 1 (soil 25 % depleted after snowmelt)
     if p.crop != "rice" and end <= cal["maturity"] - pd.Timedelta(days=20):
-        b = daily[(daily["date"] >= _bucket_start(cal)) & (daily["date"] <= end)].sort_values("date")
+        b = daily[(daily["date"] >= _bucket_start(cal)) & (daily["date"] <= end)].sort_values(
+            "date"
+        )
         ks, etc, t = _bucket(b, p, cal["sowing"], latitude_deg)
         bdates = b["date"]
         last14 = ((bdates > end - pd.Timedelta(days=14)) & (bdates >= cal["emergence"])).to_numpy()
@@ -124,10 +160,26 @@ def station_conditions(daily: pd.DataFrame, crop: str, as_of: dt.date, latitude_
             if m < 0.8 and loss >= DROUGHT_MIN_LOSS:
                 sev = "high" if loss >= 0.2 else ("medium" if loss >= 0.1 else "low")
                 stressed = bdates[(ks < 0.9) & (bdates >= cal["emergence"]).to_numpy()]
-                out.append(("drought", sev, stressed.iloc[0], bdates.iloc[-1],
-                            {"ks_mean_14d": round(m, 3), "expected_ks": 1.0, "yield_loss_so_far": round(loss, 3),
-                             "taw_mm": TAW_MM,
-                             "rain_30d_mm": round(float(b.loc[bdates > end - pd.Timedelta(days=30), "precip_mm"].sum()), 1)}))
+                out.append(
+                    (
+                        "drought",
+                        sev,
+                        stressed.iloc[0],
+                        bdates.iloc[-1],
+                        {
+                            "ks_mean_14d": round(m, 3),
+                            "expected_ks": 1.0,
+                            "yield_loss_so_far": round(loss, 3),
+                            "taw_mm": TAW_MM,
+                            "rain_30d_mm": round(
+                                float(
+                                    b.loc[bdates > end - pd.Timedelta(days=30), "precip_mm"].sum()
+                                ),
+                                1,
+                            ),
+                        },
+                    )
+                )
     return out
 
 
@@ -135,11 +187,18 @@ def _bucket_start(cal: dict[str, pd.Timestamp]) -> pd.Timestamp:
     return min(pd.Timestamp(cal["sowing"].year, 4, 1), cal["sowing"])
 
 
-def _bucket(d: pd.DataFrame, p: CropParams, sow: pd.Timestamp, lat: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bucket(
+    d: pd.DataFrame, p: CropParams, sow: pd.Timestamp, lat: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Daily Ks, ETc (mm) and days after sowing of the FAO-56 ch. 8 bucket (Kc = 0 before sowing)."""
     dates = d["date"]
     t = (dates - sow).dt.days.to_numpy()
-    et0 = hargreaves_array(d["tmin_c"].to_numpy(float), d["tmax_c"].to_numpy(float), lat, dates.dt.day_of_year.to_numpy())
+    et0 = hargreaves_array(
+        d["tmin_c"].to_numpy(float),
+        d["tmax_c"].to_numpy(float),
+        lat,
+        dates.dt.day_of_year.to_numpy(),
+    )
     etc = np.where(t < 0, 0.0, _kc(p, t)) * np.nan_to_num(et0, nan=3.0)
     rain = np.nan_to_num(d["precip_mm"].to_numpy(float))
     eff = rain - 0.3 * np.maximum(rain - 25, 0)
@@ -187,15 +246,23 @@ def detect_weather(
         crop = str(crops.get(pid, "other"))
         key = (str(sid), crop)
         if key not in cache:
-            cache[key] = station_conditions(w[w["station_id"] == sid], crop, end.date(), float(lat.get(sid, 45.0)))
+            cache[key] = station_conditions(
+                w[w["station_id"] == sid], crop, end.date(), float(lat.get(sid, 45.0))
+            )
         for kind, sev, onset, last, ev in cache[key]:
             if kind == "drought" and pid in skip:
                 continue
-            out.append(Condition(str(pid), kind, sev, last.date(), onset.date(), dict(ev, station_id=str(sid))))
+            out.append(
+                Condition(
+                    str(pid), kind, sev, last.date(), onset.date(), dict(ev, station_id=str(sid))
+                )
+            )
     return out
 
 
-def heavy_rain_days(weather: pd.DataFrame, parcel_station: pd.Series, threshold_mm: float) -> pd.DataFrame:
+def heavy_rain_days(
+    weather: pd.DataFrame, parcel_station: pd.Series, threshold_mm: float
+) -> pd.DataFrame:
     """``parcel_id, date, precip_mm`` of every day with ``precip_mm >= threshold_mm`` at the parcel's station."""
     heavy = weather.loc[weather["precip_mm"] >= threshold_mm, ["station_id", "date", "precip_mm"]]
     ps = parcel_station.rename("station_id").rename_axis("parcel_id").reset_index()

@@ -9,7 +9,7 @@ import pytest
 
 from agririsk.cli import main
 
-COMMANDS = ["demo", "sample-region", "validate", "score", "train", "export"]
+COMMANDS = ["demo", "sample-region", "validate", "score", "train", "export", "monitor"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

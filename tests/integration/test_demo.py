@@ -20,6 +20,14 @@ def test_demo__scores_every_farmer_and_leaks_no_personal_data(tmp_path, capsys):
     scores = pd.read_csv(out / "scores" / "scores.csv", dtype={"farmer_id": str})
     assert sorted(scores["farmer_id"]) == sorted(farmers["farmer_id"])
 
+    for name in ("risk_map.png", "risk_map.html", "parcels_risk.gpkg", "alerts.csv", "alerts.geojson"):
+        assert (out / "maps" / name).stat().st_size > 0, name
+    alerts = pd.read_csv(out / "maps" / "alerts.csv")
+    assert list(alerts.columns) == [
+        "alert_id", "parcel_id", "farmer_id", "kind", "severity", "status", "first_detected", "last_observed", "evidence",
+    ]
+    assert set(alerts["status"]) <= {"new", "ongoing", "resolved"}
+
     secrets = [s for col in ("name", "national_id", "phone") for s in farmers[col].dropna()]
     logs = printed.out + printed.err
     assert not [s for s in secrets if s in logs]

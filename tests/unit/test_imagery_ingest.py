@@ -249,8 +249,14 @@ def test_read_like__integer_factor_repeat_equals_gdal_nearest(tmp_path, k, dr, d
     x0, y0 = 300_000.0, 4_000_000.0
     driver = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(x0, y0, 10, 10), 40, 40)
     coarse = rng.integers(1, 12, (15, 15)).astype(np.uint8)
-    path = write_cog(tmp_path / "m.tif", coarse, crs=32633, nodata=0, overviews=False,
-                     transform=from_origin(x0 + 10 * dc, y0 - 10 * dr, 10 * k, 10 * k))
+    path = write_cog(
+        tmp_path / "m.tif",
+        coarse,
+        crs=32633,
+        nodata=0,
+        overviews=False,
+        transform=from_origin(x0 + 10 * dc, y0 - 10 * dr, 10 * k, 10 * k),
+    )
     with rasterio.open(path) as ds:
         fit = _fit(ds, driver)
         assert fit == (k, dr, dc)

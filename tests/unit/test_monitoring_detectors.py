@@ -16,14 +16,24 @@ SEASON = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
 DATES = pd.date_range("2026-05-01", "2026-10-10", freq="10D")
 
 
-def series(curves: dict[str, np.ndarray], *, ndwi: dict[str, np.ndarray] | None = None, cloudy=()) -> pd.DataFrame:
+def series(
+    curves: dict[str, np.ndarray], *, ndwi: dict[str, np.ndarray] | None = None, cloudy=()
+) -> pd.DataFrame:
     """Tidy parcel series: one row per parcel and date; ``cloudy`` dates have clear_fraction 0."""
     rows = []
     for pid, v in curves.items():
         w = (ndwi or {}).get(pid, np.full(len(DATES), -0.4))
         for d, x, y in zip(DATES, v, w, strict=True):
-            rows.append(dict(parcel_id=pid, item_id=f"S2_{d:%Y%m%d}", datetime=d.tz_localize("UTC"),
-                             clear_fraction=0.0 if d in cloudy else 1.0, ndvi_p50=x, ndwi_p50=y))
+            rows.append(
+                dict(
+                    parcel_id=pid,
+                    item_id=f"S2_{d:%Y%m%d}",
+                    datetime=d.tz_localize("UTC"),
+                    clear_fraction=0.0 if d in cloudy else 1.0,
+                    ndvi_p50=x,
+                    ndwi_p50=y,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -76,7 +86,9 @@ def test_detect_imagery__never_green_is_no_emergence():
 
 def test_detect_imagery__water_at_collapse_is_flood_but_paddy_water_alone_is_not():
     rice = {f"R{i}": normal("rice") for i in range(6)}
-    paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}  # flooded at transplanting
+    paddy = {
+        k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice
+    }  # flooded at transplanting
     curve = normal("rice").copy()
     flood = (DATES >= "2026-08-01") & (DATES < "2026-08-20")
     curve[flood] = 0.2
@@ -127,4 +139,9 @@ def test_station_conditions__frost_after_emergence_and_drought_without_rain():
     dry = weather(days, tmax=32.0, tmin=18.0, rain=0.0)
     out = station_conditions(dry, "soybean", dt.date(2026, 7, 25), 46.6)
     assert "drought" in [k for k, *_ in out]
-    assert "drought" not in [k for k, *_ in station_conditions(weather(days, rain=8.0), "soybean", dt.date(2026, 7, 25), 46.6)]
+    assert "drought" not in [
+        k
+        for k, *_ in station_conditions(
+            weather(days, rain=8.0), "soybean", dt.date(2026, 7, 25), 46.6
+        )
+    ]
