@@ -57,7 +57,10 @@ def export_region(
     out : destination folder.
     scores : the farmers' scores (from :func:`read_scores`); computed with the expert
         scorecard when None.
-    as_of : date printed on the maps (default: season start).
+    as_of : date printed on the maps (default: season start); the crop-condition raster
+        (``risk_map.tif``, background of the maps) uses the latest clear acquisition up to
+        this date, or, when ``as_of`` is None and ``db`` is given, up to the last monitoring
+        run's date.
     personal : farmer_id + personal columns, only with ``--include-personal-data``.
     db : the monitoring store; its alerts go to ``alerts.csv`` / ``alerts.geojson`` and onto the maps.
 
@@ -67,6 +70,7 @@ def export_region(
     """
     report = report if report is not None else Report()
     out = Path(out)
+    condition_day = as_of
     as_of = as_of or region.season.start
     if scores is None:
         from agririsk.pipeline import score_region
@@ -85,8 +89,32 @@ def export_region(
         written.update(write_alerts(alerts, parcels, out))
     table = parcels_with_risk(parcels, scores, alerts)
     written.update(write_parcels_risk(table, out))
+    if condition_day is None and db is not None:
+        from agririsk.monitoring import read_runs
+
+        runs = read_runs(db)
+        done = runs[runs["status"] == "ok"] if "status" in runs else runs
+        condition_day = dt.date.fromisoformat(str(done["as_of"].max())[:10]) if len(done) else None
+    condition_day = condition_day or as_of
+    from agririsk.errors import NoDataError
+    from agririsk.export.raster import condition_raster, downsample, write_condition_cog
+
+    condition, background, crs = None, None, region.crs
+    try:
+        condition = condition_raster(region, condition_day, parcels=parcels)
+    except NoDataError as exc:
+        report.warning("imagery", region.imagery_catalog, f"risk_map.tif not written: {exc}")
+        logger.warning("risk_map.tif not written: %s", exc)
+    if condition is not None:
+        written["risk_map.tif"] = write_condition_cog(condition, out / "risk_map.tif")
+        background = downsample(condition)
+        crs = crs or condition["spatial_ref"].attrs["crs_wkt"]  # the renderers draw in the raster's CRS
     title = f"{region.name}: farm risk grades"
     subtitle = f"pre-loan scores as of {as_of} · season {region.season.start} – {region.season.end} · {len(scores)} farmers, {len(table)} fields"
-    written["risk_map.png"] = render_risk_png(table, out / "risk_map.png", title=title, subtitle=subtitle, crs=region.crs)
-    written["risk_map.html"] = render_risk_html(table, out / "risk_map.html", title=title, subtitle=subtitle, crs=region.crs)
+    if condition is not None:
+        subtitle += f" · crop condition on {condition.attrs['date']}"
+    written["risk_map.png"] = render_risk_png(table, out / "risk_map.png", title=title, subtitle=subtitle, crs=crs,
+                                              condition=background)
+    written["risk_map.html"] = render_risk_html(table, out / "risk_map.html", title=title, subtitle=subtitle, crs=crs,
+                                                condition=background)
     return written

@@ -44,6 +44,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from agririsk.errors import CRSMismatchError, MissingColumnError, NoDataError
+from agririsk.imagery._read import Fit, fit, read_halo, read_like, windows
 from agririsk.imagery.masks import clear_mask, cloud_mask, dilate
 from agririsk.imagery.stac import SceneItem
 from agririsk.imagery.stats import COLUMNS, INDEX_BANDS, INDICES, Accumulator
@@ -204,16 +205,12 @@ def build_label_raster(parcels: ParcelSet, grid: Grid) -> LabelRaster:
         r1, c1 = min(int(np.ceil(r1)) + 1, grid.height), min(int(np.ceil(c1)) + 1, grid.width)
     labels = np.zeros((r1 - r0, c1 - c0), dtype=np.int32)
     if idx.size:
-        # GDAL rasterizes in chunks sized by its block cache: give it room for the whole
-        # raster, or it re-scans every polygon once per chunk (10x slower under a small cache)
-        cache_mb = int(labels.nbytes / 2**20) + 64
-        with rasterio.Env(GDAL_CACHEMAX=cache_mb):
-            rasterio.features.rasterize(
-                ((geoms[i], int(i) + 1) for i in idx),
-                out=labels,
-                transform=grid.transform @ Affine.translation(c0, r0),
-                all_touched=False,
-            )
+        rasterio.features.rasterize(
+            ((geoms[i], int(i) + 1) for i in idx),
+            out=labels,
+            transform=grid.transform @ Affine.translation(c0, r0),
+            all_touched=False,
+        )
     counts = np.bincount(labels.ravel(), minlength=n + 1).astype(np.int64)
     extra = np.zeros((0, 3), dtype=np.int64)
     empty = idx[counts[idx + 1] == 0]
@@ -300,115 +297,6 @@ def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
 # --------------------------------------------------------------------------- reading
 
 
-def _windows(ds: DatasetReader) -> list[Window]:
-    """Read windows following the file's internal tiles (strips grouped to >= 256 rows)."""
-    bh, bw = ds.block_shapes[0]
-    if bw >= ds.width and bh < 256:  # striped file: group strips
-        bh = -(-256 // bh) * bh
-    return [
-        Window(c, r, min(bw, ds.width - c), min(bh, ds.height - r))
-        for r in range(0, ds.height, bh)
-        for c in range(0, ds.width, bw)
-    ]
-
-
-Fit = bool | tuple[int, int, int]
-
-
-def _fit(ds: DatasetReader | WarpedVRT, driver: Grid) -> Fit:
-    """How a band's grid sits on the driver's: True (same grid), ``(k, dr, dc)`` when each
-    of its pixels is exactly k × k driver pixels and its origin is ``(dr, dc)`` driver
-    pixels from the driver's (20 m SCL under 10 m red), else False (resample)."""
-    t, d = ds.transform, driver.transform
-    if Grid.of(ds) == driver:
-        return True
-    if ds.crs != driver.crs or t.b or t.d or d.b or d.d:
-        return False
-    kx, ky = t.a / d.a, t.e / d.e
-    k = int(round(kx))
-    if k < 2 or abs(kx - k) > 1e-9 or abs(ky - k) > 1e-9:
-        return False
-    dc, dr = (t.c - d.c) / d.a, (t.f - d.f) / d.e
-    if abs(dc - round(dc)) > 1e-6 or abs(dr - round(dr)) > 1e-6:
-        return False
-    return k, int(round(dr)), int(round(dc))
-
-
-def _read_coarse(
-    ds: DatasetReader | WarpedVRT, win: Window, k: int, dr: int, dc: int, fill: float
-) -> np.ndarray:
-    """Nearest-neighbour upsampling by pixel repetition: the band's own pixels, read natively.
-
-    Same values as GDAL's nearest resampling on an aligned integer-factor grid, at a
-    fraction of the cost (no warping kernel)."""
-    r0, c0 = int(win.row_off) - dr, int(win.col_off) - dc  # driver pixels from band origin
-    h, w = int(win.height), int(win.width)
-    R0, C0 = r0 // k, c0 // k
-    R1, C1 = -(-(r0 + h) // k), -(-(c0 + w) // k)
-    top, left = max(R0, 0), max(C0, 0)
-    bottom, right = min(R1, ds.height), min(C1, ds.width)
-    if (top, left, bottom, right) == (R0, C0, R1, C1):
-        small = ds.read(1, window=Window(C0, R0, C1 - C0, R1 - R0))
-    else:
-        small = np.full((R1 - R0, C1 - C0), fill, dtype=ds.dtypes[0])
-        if top < bottom and left < right:
-            small[top - R0 : bottom - R0, left - C0 : right - C0] = ds.read(
-                1, window=Window(left, top, right - left, bottom - top)
-            )
-    big = np.repeat(np.repeat(small, k, axis=0), k, axis=1)
-    return big[r0 - R0 * k : r0 - R0 * k + h, c0 - C0 * k : c0 - C0 * k + w]
-
-
-def _read_like(
-    ds: DatasetReader | WarpedVRT, win: Window, driver: Grid, same: Fit, fill: float = 0
-) -> np.ndarray:
-    """Band 1 of ``ds`` over the ground of driver window ``win``, on the driver's pixels.
-
-    A band on another grid of the same CRS (20 m SCL under 10 m red) is read for the
-    window's bounds with ``out_shape`` and nearest-neighbour resampling; ground outside
-    that band's extent gets ``fill`` (a nodata / fill value, so it never counts as clear).
-    """
-    if same is True:
-        return ds.read(1, window=win)
-    if same is not False:
-        return _read_coarse(ds, win, *same, fill)
-    t = driver.transform
-    west, north = t @ (win.col_off, win.row_off)
-    east, south = t @ (win.col_off + win.width, win.row_off + win.height)
-    src_win = ds.window(min(west, east), min(south, north), max(west, east), max(south, north))
-    inside = (
-        src_win.col_off >= -1e-6
-        and src_win.row_off >= -1e-6
-        and src_win.col_off + src_win.width <= ds.width + 1e-6
-        and src_win.row_off + src_win.height <= ds.height + 1e-6
-    )
-    return ds.read(
-        1,
-        window=src_win,
-        out_shape=(int(win.height), int(win.width)),
-        resampling=Resampling.nearest,
-        boundless=not inside,
-        fill_value=fill,
-    )
-
-
-def _read_halo(
-    ds: DatasetReader | WarpedVRT, win: Window, driver: Grid, same: Fit, fill: float, halo: int
-) -> np.ndarray:
-    """Like :func:`_read_like` for ``win`` grown by ``halo`` pixels; beyond the grid: ``fill``."""
-    if halo <= 0:
-        return _read_like(ds, win, driver, same, fill)
-    r0, c0 = int(win.row_off) - halo, int(win.col_off) - halo
-    r1, c1 = int(win.row_off + win.height) + halo, int(win.col_off + win.width) + halo
-    top, left = max(r0, 0), max(c0, 0)
-    bottom, right = min(r1, driver.height), min(c1, driver.width)
-    core = _read_like(ds, Window(left, top, right - left, bottom - top), driver, same, fill)
-    if (top, left, bottom, right) == (r0, c0, r1, c1):
-        return core
-    pad = ((top - r0, r1 - bottom), (left - c0, c1 - right))
-    return np.pad(core, pad, constant_values=fill)
-
-
 def zonal_item(
     item: SceneItem,
     cache: LabelCache,
@@ -450,15 +338,30 @@ def zonal_item(
         key=("blue", "green", "red", "nir", "swir16").index,
     )
     names = ["red", *[b for b in bands if b != "red"], mask_name]
+    red_href = item.assets["red"].href
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        with rasterio.open(red_href) as ds:
+            grid = Grid.of(ds)
+        code = grid.crs.to_epsg() if item.epsg is not None else None
+        if code is not None and code != item.epsg:  # an unidentifiable CRS gets the benefit
+            raise CRSMismatchError(
+                f"item {item.id}: {red_href} is tagged {grid.crs.to_string()} but the item says "
+                f"EPSG:{item.epsg}. Fix the GeoTIFF's CRS (gdal_edit.py -a_srs EPSG:{item.epsg}) "
+                "or the item's proj:epsg / proj:code."
+            )
+        # Outside the small block cache below: GDAL rasterizes in chunks sized by it and
+        # would re-scan every polygon once per chunk (20x slower).
+        lr = cache.get(grid)
     env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=_GDAL_CACHE_MB)
     with env, ExitStack() as stack:
         dss = {b: stack.enter_context(rasterio.open(item.assets[b].href)) for b in names}
-        return _reduce(item, cache, dss, stack, mask_name, use, cloud_buffer_m)
+        return _reduce(item, lr, cache.parcels, dss, stack, mask_name, use, cloud_buffer_m)
 
 
 def _reduce(
     item: SceneItem,
-    cache: LabelCache,
+    lr: LabelRaster,
+    parcels: ParcelSet,
     dss: dict[str, DatasetReader | WarpedVRT],
     stack: ExitStack,
     mask_name: str,
@@ -466,15 +369,8 @@ def _reduce(
     cloud_buffer_m: float,
 ) -> pd.DataFrame:
     driver = dss["red"]
-    grid = Grid.of(driver)
+    grid = lr.grid
     red_href = item.assets["red"].href
-    code = grid.crs.to_epsg() if item.epsg is not None else None
-    if code is not None and code != item.epsg:  # an unidentifiable CRS gets the benefit
-        raise CRSMismatchError(
-            f"item {item.id}: {red_href} is tagged {grid.crs.to_string()} but the item says "
-            f"EPSG:{item.epsg}. Fix the GeoTIFF's CRS (gdal_edit.py -a_srs EPSG:{item.epsg}) "
-            "or the item's proj:epsg / proj:code."
-        )
     # outside a band's extent: its nodata, SCL class 0 (no data), QA_PIXEL bit 0 (fill)
     fills: dict[str, float] = {b: item.assets[b].nodata or 0.0 for b in dss}
     fills["qa_pixel"] = 1.0
@@ -496,19 +392,18 @@ def _reduce(
             )
             same[b] = True
         else:
-            same[b] = _fit(ds, grid)
-    lr = cache.get(grid)
+            same[b] = fit(ds, grid)
     bands = [b for b in dss if b != mask_name]
-    acc = Accumulator(len(cache.parcels) + 1, use, "blue" in bands)
+    acc = Accumulator(len(parcels) + 1, use, "blue" in bands)
     res = abs(grid.transform.a)
     halo = int(np.ceil(cloud_buffer_m / res - 1e-9)) if cloud_buffer_m > 0 else 0
     n_px = 0
-    for win in _windows(driver):
+    for win in windows(driver):
         todo = _plan(lr, win)
         if todo is None:
             continue  # no parcel here: do not even decode the tile
         pix, local, labels = todo
-        m = _read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
+        m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
         ok = clear_mask(m, mask_name)
         if halo:
             cloudy = cloud_mask(m, mask_name)
@@ -516,7 +411,7 @@ def _reduce(
                 ok &= ~dilate(cloudy, halo)
             ok = ok[halo:-halo, halo:-halo]
         ok = ok.ravel()
-        dn = {b: _read_like(dss[b], win, grid, same[b], fills[b]).ravel() for b in bands}
+        dn = {b: read_like(dss[b], win, grid, same[b], fills[b]).ravel() for b in bands}
         if pix is not None:
             ok = ok[pix]
             dn = {b: a[pix] for b, a in dn.items()}
@@ -535,7 +430,7 @@ def _reduce(
             f"item {item.id}: every pixel over the parcels is nodata in {red_href} "
             "(an empty or failed acquisition). Remove the item from the catalog or fix the asset."
         )
-    return _table(item, cache.parcels, lr, acc)
+    return _table(item, parcels, lr, acc)
 
 
 def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:

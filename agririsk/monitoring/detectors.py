@@ -78,6 +78,9 @@ HEAVY_RAIN_MM = 40.0
 STUBBLE_NDVI = 0.23
 #: a drop later than the calendar maturity minus this many days is a normal harvest
 LATE_MARGIN_DAYS = 30
+#: peers whose green amplitude fell below this share of its season maximum are senescing:
+#: an open crop failure or flood is no longer judged recovered against them
+PEER_SENESCENCE = 0.85
 #: a parcel without a clear view for longer than this during the season is a data gap
 DATA_GAP_DAYS = 30
 
@@ -146,7 +149,7 @@ def peer_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
     o["crop"] = o["parcel_id"].map(crops).fillna("other").astype(str)
     g = o.groupby(["crop", "date"])
     o["n_peers"] = g["ndvi"].transform("size")
-    o["ref"] = g["ndvi"].transform(lambda v: np.nanpercentile(v, 75))
+    o["ref"] = g["ndvi"].transform("quantile", 0.75)  # linear, as np.nanpercentile
     o["ref_ndwi"] = g["ndwi"].transform("median")
     few = o["n_peers"] < MIN_PEERS
     if few.any():
@@ -209,8 +212,9 @@ def detect_imagery(
     )
     rain: dict[str, np.ndarray] = {}
     if heavy_rain is not None and not heavy_rain.empty:
-        for pid, g in heavy_rain.groupby("parcel_id"):
-            rain[str(pid)] = pd.to_datetime(g["date"]).to_numpy("datetime64[D]")
+        rain_day = pd.to_datetime(heavy_rain["date"]).to_numpy("datetime64[D]")
+        for pid, idx in heavy_rain.groupby("parcel_id").indices.items():
+            rain[str(pid)] = rain_day[idx]
     out: list[Condition] = []
     cols = {
         "day": obs["date"].to_numpy("datetime64[D]"),
@@ -266,6 +270,14 @@ def _green_up_lead(v: dict[str, np.ndarray], flowering: np.datetime64) -> float:
     return float(np.clip(np.median((v["ndvi"][up] - ref[up]) / slope), -15, 15))
 
 
+def _previous_valid(x: np.ndarray) -> np.ndarray:
+    """For each position, the latest non-NaN value strictly before it (NaN if none)."""
+    ok = ~np.isnan(x)
+    last = np.maximum.accumulate(np.where(ok, np.arange(len(x)), -1))
+    prev = np.r_[-1, last[:-1]]
+    return np.where(prev >= 0, x[np.maximum(prev, 0)], np.nan)
+
+
 def _ts(day: np.datetime64) -> pd.Timestamp:
     return pd.Timestamp(day)
 
@@ -315,7 +327,7 @@ def _parcel_conditions(
     # previous comparable view) or deep (f < 0.3); a gradual slide is vegetation_decline
     seen_green = np.maximum.accumulate(green)
     prev_green = np.r_[False, seen_green[:-1]]
-    f_prev = pd.Series(np.where(valid, f, np.nan)).ffill().shift(1).to_numpy()
+    f_prev = _previous_valid(np.where(valid, f, np.nan))
     collapse = valid & prev_green & (f < 0.5) & ((f < 0.3) | (f_prev - f >= 0.35))
     if collapse.any():
         i = int(np.argmax(collapse))
@@ -337,7 +349,13 @@ def _parcel_conditions(
             kind = "crop_failure"
         else:  # shallow drop: harvest dry-down or damage? the next clear view tells
             return []
-        j = int(after[-1])  # latest comparable observation
+        # latest comparable observation on which recovery can be judged: once the peers
+        # senesce (green amplitude below PEER_SENESCENCE of its season maximum), a damaged
+        # canopy and ripening peers converge and ``f`` rises without any regrowth
+        amp = ref - SOIL_NDVI
+        plateau = amp >= PEER_SENESCENCE * np.maximum.accumulate(np.where(valid, amp, 0.0))
+        judged = after[plateau[after]]
+        j = int(judged[-1]) if len(judged) else i
         ev = dict(
             date=_ts(d),
             expected_ndvi=ref[i],

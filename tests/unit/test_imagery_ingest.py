@@ -243,7 +243,8 @@ def test_load_items__stac_api_through_pystac_client(tmp_path, monkeypatch):
 def test_read_like__integer_factor_repeat_equals_gdal_nearest(tmp_path, k, dr, dc):
     from rasterio.windows import Window
 
-    from agririsk.imagery.zonal import Grid, _fit, _read_halo, _read_like
+    from agririsk.imagery._read import fit, read_halo, read_like
+    from agririsk.imagery.zonal import Grid
 
     rng = np.random.default_rng(k)
     x0, y0 = 300_000.0, 4_000_000.0
@@ -258,12 +259,12 @@ def test_read_like__integer_factor_repeat_equals_gdal_nearest(tmp_path, k, dr, d
         transform=from_origin(x0 + 10 * dc, y0 - 10 * dr, 10 * k, 10 * k),
     )
     with rasterio.open(path) as ds:
-        fit = _fit(ds, driver)
+        fit = fit(ds, driver)
         assert fit == (k, dr, dc)
         for win in (Window(0, 0, 16, 16), Window(16, 16, 16, 16), Window(32, 8, 8, 24)):
-            fast = _read_like(ds, win, driver, fit, fill=0)
-            slow = _read_like(ds, win, driver, False, fill=0)
+            fast = read_like(ds, win, driver, fit, fill=0)
+            slow = read_like(ds, win, driver, False, fill=0)
             np.testing.assert_array_equal(fast, slow)
-            halo_fast = _read_halo(ds, win, driver, fit, 0, 2)
-            halo_slow = _read_halo(ds, win, driver, False, 0, 2)
+            halo_fast = read_halo(ds, win, driver, fit, 0, 2)
+            halo_slow = read_halo(ds, win, driver, False, 0, 2)
             np.testing.assert_array_equal(halo_fast, halo_slow)

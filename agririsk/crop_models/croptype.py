@@ -1,0 +1,380 @@
+"""Crop type per parcel and season from its time series: features, estimator, cross-fitting.
+
+>>> X = croptype_features(series, seasons, as_of=as_of)                 # doctest: +SKIP
+>>> proba = cross_fit_proba(CropTypeClassifier(), X_season, declared, groups=farmer)  # doctest: +SKIP
+
+Features are season-relative, so that one season's model reads another season's
+imagery: dekadal means of the smoothed NDVI curve, monthly medians of the other indices
+over clear views, and phenology metrics (days since the season start). Method and
+thresholds: ``docs/crop-identification.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted
+
+from agririsk.crop_models.phenology import phenology
+from agririsk.crop_models.smoothing import MARGIN_DAYS, smooth_series
+from agririsk.region import Season
+
+__all__ = [
+    "CropTypeClassifier",
+    "croptype_features",
+    "cross_fit_proba",
+    "DEKAD_DAYS",
+    "MIN_CLEAR_VIEWS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: width of the NDVI composites (days)
+DEKAD_DAYS = 10
+#: width of the composites of the other indices (days)
+MONTH_DAYS = 30
+#: a view counts as clear when it shows at least this share of the parcel
+CLEAR_VIEW = 0.6
+#: fewer clear views in the season: the parcel-season is not classified
+MIN_CLEAR_VIEWS = 6
+#: per-item index statistics composited besides NDVI (taken where present in the series)
+OTHER_INDICES = ("evi_p50", "ndmi_p50", "ndwi_p50", "ndwi_p90", "ndvi_std", "green_fraction")
+#: phenology dates turned into days since the season start (emergence is left out: it is
+#: back-extrapolated with the *declared* crop's lag and would leak the declaration)
+_PHEN_DATES = ("greenup_date", "midgreenup_date", "peak_date", "senescence_date", "harvest_date")
+_PHEN_VALUES = ("base_ndvi", "peak_ndvi", "amplitude", "season_integral")
+
+
+def _naive_days(values: pd.Series) -> pd.Series:
+    ts = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    return ts.dt.normalize()
+
+
+def croptype_features(
+    series: pd.DataFrame,
+    seasons: Iterable[Season],
+    *,
+    as_of: dt.date | None = None,
+    truncate_days: int | None = None,
+) -> pd.DataFrame:
+    """Season-relative features of every parcel and season for crop classification.
+
+    Parameters
+    ----------
+    series : tidy parcel series of :func:`agririsk.imagery.parcel_series` (``parcel_id,
+        datetime, clear_fraction, ndvi_p50`` or ``ndvi_mean``; other index columns used
+        where present).
+    seasons : season windows.
+    as_of : no observation after this date is used.
+    truncate_days : in every season, no observation later than ``truncate_days`` after
+        the season start is used (to read past seasons as far as the current one is seen).
+
+    Returns
+    -------
+    DataFrame indexed by ``(parcel_id, season_start)`` with ``n_clear_views`` and the
+    feature columns: ``ndvi_d<k>`` (mean smoothed NDVI of dekad ``k``, day 0 = season
+    start − 20 d), ``<index>_m<k>`` (median over clear views of 30-day window ``k``),
+    the phenology dates as days since the season start (``greenup_day`` ...), the
+    durations ``greenup_to_peak_days, greenup_to_harvest_days,
+    senescence_to_harvest_days`` and ``base_ndvi, peak_ndvi, amplitude,
+    season_integral``. NaN where there is no evidence (the estimator handles
+    missing values).
+
+    Notes
+    -----
+    The NDVI curve is the robust upper-envelope Whittaker smoother of
+    :func:`~agririsk.crop_models.smoothing.smooth_series`; a dekad more than 10 days away
+    from any observation stays NaN.
+    """
+    seasons = sorted(seasons, key=lambda s: s.start)
+    s = series.copy()
+    s["parcel_id"] = s["parcel_id"].astype(str)
+    s["_day"] = _naive_days(s["datetime"])
+    if as_of is not None:
+        s = s[s["_day"] <= pd.Timestamp(as_of)]
+    season_of = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    for season in seasons:
+        lo = pd.Timestamp(season.start) - pd.Timedelta(days=MARGIN_DAYS)
+        hi = pd.Timestamp(season.end) + pd.Timedelta(days=MARGIN_DAYS)
+        if truncate_days is not None:
+            hi = min(hi, pd.Timestamp(season.start) + pd.Timedelta(days=truncate_days))
+        sel = (s["_day"] >= lo) & (s["_day"] <= hi)
+        season_of[sel & season_of.isna()] = pd.Timestamp(season.start)
+    s = s[season_of.notna()].assign(_season=season_of[season_of.notna()])
+    index = pd.MultiIndex.from_product(
+        [sorted(series["parcel_id"].astype(str).unique()), [se.start for se in seasons]],
+        names=["parcel_id", "season_start"],
+    )
+    if s.empty:
+        return pd.DataFrame({"n_clear_views": 0}, index=index)
+
+    rel = (s["_day"] - s["_season"]).dt.days + MARGIN_DAYS
+    s = s.assign(_rel=rel)
+    clear = s["clear_fraction"].fillna(0) >= CLEAR_VIEW
+    key = [s["parcel_id"], s["_season"].dt.date.rename("season_start")]
+    n_views = clear.groupby(key).sum().rename("n_clear_views")
+
+    parts = [n_views, _ndvi_composites(s, seasons, truncate_days), _other_composites(s[clear], seasons)]
+    out = pd.concat(parts, axis=1).reindex(index)
+    out["n_clear_views"] = out["n_clear_views"].fillna(0).astype(int)
+    return out
+
+
+def _ndvi_composites(s: pd.DataFrame, seasons: list[Season], truncate_days: int | None) -> pd.DataFrame:
+    """Dekadal means of the smoothed NDVI and phenology metrics (days since season start)."""
+    daily = smooth_series(s.drop(columns=["_day", "_season", "_rel"]), seasons)
+    sm = daily["smoothed"].transpose("season", "parcel_id", "day").to_numpy().astype(float)
+    n_season, n_parcel, n_day = sm.shape
+    if truncate_days is not None:
+        sm[:, :, truncate_days + MARGIN_DAYS + 1 :] = np.nan
+    n_dek = n_day // DEKAD_DAYS
+    blocks = sm[:, :, : n_dek * DEKAD_DAYS].reshape(n_season, n_parcel, n_dek, DEKAD_DAYS)
+    with np.errstate(invalid="ignore"), _quiet():
+        dek = np.nanmean(blocks, axis=3)
+    pids = daily["parcel_id"].to_numpy().astype(str)
+    starts = [pd.Timestamp(v).date() for v in daily["season"].to_numpy()]
+    idx = pd.MultiIndex.from_product([starts, pids], names=["season_start", "parcel_id"])
+    comp = pd.DataFrame(dek.reshape(n_season * n_parcel, n_dek), index=idx,
+                        columns=[f"ndvi_d{k:02d}" for k in range(n_dek)])
+    comp = comp.swaplevel().sort_index()
+
+    phen = phenology(daily).set_index(["parcel_id", "season_start"])
+    phen.index = phen.index.set_levels(phen.index.levels[0].astype(str), level=0)
+    start = pd.to_datetime(pd.Series(phen.index.get_level_values("season_start"), index=phen.index))
+    feats = pd.DataFrame(index=phen.index)
+    for col in _PHEN_DATES:
+        feats[col.replace("_date", "_day")] = (pd.to_datetime(phen[col]) - start).dt.days.astype(float)
+    for col in _PHEN_VALUES:
+        feats[col] = phen[col].astype(float)
+    # durations: the crop calendar's signature, independent of the year's sowing date
+    feats["greenup_to_peak_days"] = feats["peak_day"] - feats["greenup_day"]
+    feats["greenup_to_harvest_days"] = feats["harvest_day"] - feats["greenup_day"]
+    feats["senescence_to_harvest_days"] = feats["harvest_day"] - feats["senescence_day"]
+    return comp.join(feats, how="left")
+
+
+def _other_composites(clear: pd.DataFrame, seasons: list[Season]) -> pd.DataFrame:
+    """Monthly medians of the other index statistics over clear views."""
+    cols = [c for c in OTHER_INDICES if c in clear.columns]
+    if not cols or clear.empty:
+        return pd.DataFrame()
+    n_month = (max((se.end - se.start).days for se in seasons) + 2 * MARGIN_DAYS) // MONTH_DAYS + 1
+    month = (clear["_rel"] // MONTH_DAYS).clip(0, n_month - 1).astype(int)
+    key = [clear["parcel_id"], clear["_season"].dt.date.rename("season_start"), month.rename("m")]
+    med = clear[cols].groupby(key).median().unstack("m")
+    med.columns = [f"{c}_m{m}" for c, m in med.columns]
+    wanted = [f"{c}_m{m}" for c in cols for m in range(n_month)]
+    return med.reindex(columns=wanted)
+
+
+class _quiet:
+    """Silence numpy's 'mean of empty slice' inside a block."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._w.__exit__(*exc)
+
+
+class CropTypeClassifier(ClassifierMixin, BaseEstimator):
+    """Crop type from :func:`croptype_features`: a random forest with balanced classes.
+
+    A random forest votes over many deep trees grown on bootstrap samples, which makes it
+    tolerant to a few wrong labels (declarations); missing features are handled natively.
+
+    Parameters
+    ----------
+    n_estimators, min_samples_leaf, max_features :
+        of :class:`sklearn.ensemble.RandomForestClassifier`.
+    class_weight : ``"balanced"`` (default) so that rare crops are not swallowed by
+        common ones, or None.
+    clean : one round of confident learning for noisy labels (declarations): the
+        training rows whose cross-fitted probability of their own label is below
+        ``clean_below`` are dropped and the forest refitted.
+    clean_below : see ``clean``.
+    n_splits : folds of the cleaning round's cross-fitting.
+    random_state : seed.
+
+    Attributes
+    ----------
+    classes_ : crop names.
+    feature_names_in_ : columns seen in ``fit``.
+    features_used_ : those with at least one value (all-NaN columns are dropped).
+    model_ : the fitted forest.
+    n_dropped_ : training rows dropped by the cleaning round.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_estimators: int = 300,
+        min_samples_leaf: int = 2,
+        max_features: float | str = 0.3,
+        class_weight: str | None = "balanced",
+        clean: bool = True,
+        clean_below: float = 0.2,
+        n_splits: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.class_weight = class_weight
+        self.clean = clean
+        self.clean_below = clean_below
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def _forest(self) -> RandomForestClassifier:
+        return RandomForestClassifier(
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            class_weight=self.class_weight,
+            random_state=self.random_state,
+            n_jobs=1,
+        )
+
+    def fit(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> CropTypeClassifier:
+        """Fit on features ``X`` and crop labels ``y``.
+
+        Parameters
+        ----------
+        X : features (rows: parcel-seasons), NaN allowed.
+        y : crop label per row.
+        groups : group of each row (e.g. farmer) for the cleaning round's folds; rows
+            are their own group when None.
+
+        Returns
+        -------
+        self
+        """
+        X = _frame(X)
+        y = np.asarray(y).astype(str)
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
+        if len(np.unique(y)) < 2:
+            raise ValueError("CropTypeClassifier needs at least two crops in y.")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        X = X.loc[:, X.notna().any(axis=0).to_numpy()]  # an all-NaN column carries nothing
+        self.features_used_ = np.asarray(X.columns, dtype=object)
+        keep = np.ones(len(y), dtype=bool)
+        if self.clean and len(y) >= 2 * self.n_splits:
+            base = clone(self).set_params(clean=False)
+            proba = cross_fit_proba(base, X, y, groups=groups, n_splits=self.n_splits, random_state=self.random_state)
+            own = proba.to_numpy()[np.arange(len(y)), proba.columns.get_indexer(y)]
+            keep = ~(own < self.clean_below)
+            if len(np.unique(y[keep])) < len(np.unique(y)):
+                keep = np.ones(len(y), dtype=bool)  # never drop a whole class
+        self.n_dropped_ = int((~keep).sum())
+        self.model_ = self._forest().fit(X[keep], y[keep])
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Probability of each crop of :attr:`classes_`, one row per row of ``X``."""
+        check_is_fitted(self, "model_")
+        return np.asarray(self.model_.predict_proba(self._align(X)), dtype=float)
+
+    def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
+        """Most probable crop per row of ``X``."""
+        check_is_fitted(self, "model_")
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)], dtype=object)
+
+    def _align(self, X: pd.DataFrame | npt.ArrayLike) -> pd.DataFrame:
+        X = _frame(X)
+        if isinstance(X.columns, pd.RangeIndex):
+            X = X.set_axis(self.feature_names_in_, axis=1) if X.shape[1] == len(self.feature_names_in_) else X
+        return X.reindex(columns=self.features_used_)
+
+
+def _frame(X: pd.DataFrame | npt.ArrayLike) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X.astype(float)
+    arr = np.asarray(X, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-D, got shape {arr.shape}.")
+    return pd.DataFrame(arr)
+
+
+def cross_fit_proba(
+    estimator: BaseEstimator,
+    X: pd.DataFrame | npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    groups: npt.ArrayLike | None = None,
+    n_splits: int = 5,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Out-of-fold crop probabilities: no row is graded by a model that saw its own label.
+
+    Parameters
+    ----------
+    estimator : an unfitted classifier (cloned for each fold).
+    X : features.
+    y : labels (e.g. declared crops: noisy).
+    groups : rows of one group (farmer, spatial block) go to the same fold, so that a
+        farmer's other declarations do not grade his own fields either. Default: each row
+        its own group.
+    n_splits : folds (K); fewer when there are fewer groups.
+    random_state : seed of the assignment of groups to folds.
+
+    Returns
+    -------
+    DataFrame (index of ``X`` when it is a DataFrame) with one column per label value;
+    a fold whose training part lacks a class gives that class probability 0.
+
+    Notes
+    -----
+    K-fold cross-fitting (Chernozhukov et al. 2018): the groups are split into K folds;
+    the rows of fold k are predicted by the estimator fitted on the other K-1 folds.
+
+    References
+    ----------
+    Chernozhukov, V. et al. (2018) Double/debiased machine learning. Econometrics J. 21,
+    C1-C68. Northcutt, C. et al. (2021) Confident learning. JAIR 70, 1373-1411.
+    """
+    Xf = _frame(X)
+    y = np.asarray(y).astype(str)
+    classes = np.unique(y)
+    g = np.arange(len(y)) if groups is None else pd.factorize(np.asarray(groups))[0]
+    uniq = np.unique(g)
+    k = int(min(n_splits, len(uniq)))
+    if k < 2:
+        raise ValueError("cross-fitting needs at least two groups.")
+    # shuffle the groups' order so that folds are not runs of neighbouring ids
+    perm = np.random.default_rng(random_state).permutation(len(uniq))
+    g_shuffled = perm[np.searchsorted(uniq, g)]
+    out = np.zeros((len(y), len(classes)))
+    for train, test in GroupKFold(n_splits=k).split(Xf, y, g_shuffled):
+        if len(np.unique(y[train])) < 2:
+            out[np.ix_(test, np.flatnonzero(classes == y[train][0]))] = 1.0
+            continue
+        model = clone(estimator).fit(Xf.iloc[train], y[train])
+        cols = np.searchsorted(classes, np.asarray(model.classes_).astype(str))
+        out[np.ix_(test, cols)] = model.predict_proba(Xf.iloc[test])
+    index = X.index if isinstance(X, pd.DataFrame) else None
+    return pd.DataFrame(out, index=index, columns=pd.Index(classes, name="crop"))
+
+
+def top_crop(proba: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Most probable crop and its probability per row of a probability table."""
+    arr = proba.to_numpy()
+    best = np.argmax(arr, axis=1)
+    return (
+        pd.Series(proba.columns.to_numpy()[best], index=proba.index, dtype=object),
+        pd.Series(arr[np.arange(len(arr)), best], index=proba.index),
+    )

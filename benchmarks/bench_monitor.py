@@ -1,0 +1,149 @@
+"""Benchmark: an incremental monitoring run that finds ONE new imagery item (issue 7).
+
+On a sample region (``agririsk.sample.make_sample_region``), monitoring is run up to the
+day before an acquisition (every earlier item reduced and cached, the store up to date),
+then timed:
+
+- **floor**: merely reading that one item's red, NIR and mask (SCL) bands block by block
+  with rasterio, in this process;
+- **incremental run**: ``monitor_region(..., as_of=that day)`` on a copy of the warm store,
+  which finds exactly one new item (checked), reduces it, runs every detector and writes
+  the alerts in one transaction. Between repeats the new item's cached table is removed,
+  so every repeat really reads the item.
+
+Both are best of ``--repeat``; the floor is measured before and after the runs and the
+ratio is taken against the faster of the two. Goal (issue 7): run / floor <= 2.
+
+    python benchmarks/bench_monitor.py --region DIR              # an existing sample region
+    python benchmarks/bench_monitor.py --size 2048 --parcels 5000 --seed 3 --out /tmp/r2048
+    python benchmarks/bench_monitor.py --region DIR --profile run.prof   # cProfile one run
+
+Note the load (``uptime``) next to the figures: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def read_floor(item) -> float:  # type: ignore[no-untyped-def]
+    """Seconds to read the item's red, NIR and mask bands block by block (decoded)."""
+    import rasterio
+
+    t0 = time.perf_counter()
+    for band in ("red", "nir", item.mask_band):
+        with rasterio.open(item.assets[band].href) as ds:
+            for _, window in ds.block_windows(1):
+                ds.read(1, window=window)
+    return time.perf_counter() - t0
+
+
+def _day(item) -> dt.date:  # type: ignore[no-untyped-def]
+    t = pd.Timestamp(item.datetime)
+    return (t.tz_convert(None) if t.tzinfo else t).date()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--region", type=Path, help="existing sample region directory")
+    ap.add_argument("--out", type=Path, help="where to generate a region (with --size)")
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--parcels", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument(
+        "--new-item-after",
+        default="2026-07-20",
+        help="the new item is the first acquisition after this date (default mid-season)",
+    )
+    ap.add_argument("--warm-every", type=int, default=15, help="days between warm-up runs")
+    ap.add_argument("--workers", type=int, default=2, help="workers for the warm-up runs")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", type=Path, help="write a cProfile of one incremental run here")
+    args = ap.parse_args()
+
+    from agririsk.monitoring import monitor_region
+    from agririsk.pipeline import load_inputs
+    from agririsk.region import Region
+
+    if args.region is None:
+        from agririsk.sample import make_sample_region
+
+        out = args.out or Path(tempfile.mkdtemp(prefix="bench_monitor_")) / "region"
+        t0 = time.perf_counter()
+        make_sample_region(out, seed=args.seed, n_parcels=args.parcels, size=args.size)
+        print(f"generated {out} in {time.perf_counter() - t0:.0f} s")
+        args.region = out
+    region = Region.from_toml(args.region / "region.toml")
+    season = region.season
+    inputs = load_inputs(region, until=season.end)
+    n_parcels = len(inputs.parcels)
+    after = dt.date.fromisoformat(args.new_item_after)
+    days = sorted({_day(it) for it in inputs.items if _day(it) >= season.start - dt.timedelta(days=15)})
+    new_day = next(d for d in days if d > after)
+    new_items = [it for it in inputs.items if _day(it) == new_day]
+    prev_day = new_day - dt.timedelta(days=1)
+    print(
+        f"region {args.region}: {n_parcels} parcels, {len(inputs.items)} items; "
+        f"new item {', '.join(i.id for i in new_items)} ({new_day})"
+    )
+
+    # warm store: cron runs every --warm-every days up to the day before the new item
+    work = Path(tempfile.mkdtemp(prefix="bench_monitor_db_"))
+    warm_db = work / "warm.sqlite"
+    t0 = time.perf_counter()
+    for d in pd.date_range(season.start, prev_day, freq=f"{args.warm_every}D"):
+        monitor_region(region, db=warm_db, as_of=d.date(), workers=args.workers)
+    monitor_region(region, db=warm_db, as_of=prev_day, workers=args.workers)
+    print(f"warm-up runs up to {prev_day}: {time.perf_counter() - t0:.1f} s")
+
+    workspace = region.default_workspace()
+    before_files = set((workspace / "items").glob("*.parquet"))
+
+    def one_run(k: int, profile: Path | None = None) -> float:
+        for f in set((workspace / "items").glob("*.parquet")) - before_files:
+            f.unlink()
+        db = work / f"run{k}.sqlite"
+        shutil.copy(warm_db, db)
+        prof = cProfile.Profile() if profile else None
+        t = time.perf_counter()
+        if prof:
+            prof.enable()
+        s = monitor_region(region, db=db, as_of=new_day, workers=1)
+        if prof:
+            prof.disable()
+            prof.dump_stats(profile)
+        el = time.perf_counter() - t
+        if s.items_read != len(new_items) or len(new_items) != 1:
+            raise SystemExit(f"expected one new item, the run read {s.items_read}")
+        return el
+
+    floor_a = min(read_floor(new_items[0]) for _ in range(args.repeat))
+    runs = [one_run(k) for k in range(args.repeat)]
+    floor_b = min(read_floor(new_items[0]) for _ in range(args.repeat))
+    floor = min(floor_a, floor_b)
+    best = min(runs)
+    load = os.getloadavg()
+    print(
+        f"\nincremental run, 1 new item, {n_parcels} parcels "
+        f"(load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}):"
+    )
+    print(f"  floor (read red, nir, scl of the item): {floor_a:.3f} s before, {floor_b:.3f} s after")
+    print(f"  monitor run (best of {args.repeat}): {best:.3f} s   (all: {', '.join(f'{r:.3f}' for r in runs)})")
+    print(f"  ratio run / floor: {best / floor:.2f}x   (goal <= 2x)")
+    if args.profile:
+        one_run(args.repeat, args.profile)
+        print(f"  profile of one run: {args.profile}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
