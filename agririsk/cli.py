@@ -287,7 +287,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  scores   {out / 'scores' / 'scores.csv'}")
     print(f"  alerts   {out / 'maps' / 'alerts.csv'} (store: {db})")
     print(f"  map      {out / 'maps' / 'risk_map.png'}  (A4) and {out / 'maps' / 'risk_map.html'} (open in a browser, works offline)")
-    print(f"  GIS      {out / 'maps' / 'parcels_risk.gpkg'}")
+    print(f"  GIS      {out / 'maps' / 'parcels_risk.gpkg'} and {out / 'maps' / 'risk_map.tif'} (crop condition, COG)")
     return rc
 
 

@@ -67,16 +67,14 @@ def _path_d(geom, x0: float, y1: float) -> str:
     return "".join(parts)
 
 
-def _png_data_uri(arr: np.ndarray) -> str:
-    import matplotlib as mpl
+def _png_data_uri(arr: np.ndarray, lim: float) -> str:
+    from matplotlib import colormaps
+    from matplotlib.image import imsave
 
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rgba = plt.get_cmap("BrBG")((np.clip(np.nan_to_num(arr, nan=0.0), -1, 1) + 1) / 2)
-    rgba[..., 3] = np.where(np.isfinite(arr), 0.75, 0.0)
+    rgba = colormaps["BrBG"]((np.clip(np.nan_to_num(arr, nan=0.0), -lim, lim) + lim) / (2 * lim))
+    rgba[..., 3] = np.where(np.isfinite(arr), 0.9, 0.0)
     buf = io.BytesIO()
-    plt.imsave(buf, rgba, format="png")
+    imsave(buf, rgba, format="png")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -129,7 +127,9 @@ def render_risk_html(
     raster = ""
     if condition is not None:
         arr, (left, right, bottom, top) = condition
-        raster = (f'<g id="layer-condition"><image href="{_png_data_uri(arr)}" x="{left - x0:.1f}" y="{y1 - top:.1f}" '
+        finite = np.abs(arr[np.isfinite(arr)])
+        lim = max(0.2, float(np.percentile(finite, 98))) if finite.size else 0.5
+        raster = (f'<g id="layer-condition"><image href="{_png_data_uri(arr, lim)}" x="{left - x0:.1f}" y="{y1 - top:.1f}" '
                   f'width="{right - left:.1f}" height="{top - bottom:.1f}" preserveAspectRatio="none" '
                   f'style="image-rendering:pixelated"/></g>')
     legend = "".join(f'<div><span class="sw" style="background:{GRADE_COLOURS[g]}"></span>{html.escape(GRADE_LABELS[g])}'
@@ -140,6 +140,7 @@ def render_risk_html(
     if raster:
         toggles.append('<label><input type="checkbox" data-layer="layer-condition" checked> crop condition raster</label>')
     paths_svg, markers_svg = "".join(paths), "".join(markers)
+    parcel_style = ' style="fill-opacity:0.45"' if raster else ""
     info_json = json.dumps(info).replace("</", "<\\/")
     toggles_html = "<br>".join(toggles)
     doc = f"""<!DOCTYPE html>
@@ -150,7 +151,7 @@ def render_risk_html(
 <p style="color:#555">Click a parcel for its farmer's grade, pd, reasons and alerts. Scroll to zoom, drag to pan.
 Scale: the map is {w / 1000:.1f} km wide at full view; north is up (UTM grid north).</p></div>
 <svg id="map" viewBox="0 0 {w:.1f} {h:.1f}" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">
-{raster}<g id="layer-parcels">{paths_svg}</g><g id="layer-alerts">{markers_svg}</g></svg>
+{raster}<g id="layer-parcels"{parcel_style}>{paths_svg}</g><g id="layer-alerts">{markers_svg}</g></svg>
 <div id="popup"></div>
 <script type="application/json" id="parcel-data">{info_json}</script>
 <script>{_JS}</script></body></html>

@@ -284,76 +284,110 @@ def _blocks(height: int, width: int, block: int):
             yield r0, c0, min(block, height - r0), min(block, width - c0)
 
 
-def _read_ndvi(item: SceneItem, grid: tuple, cloud_buffer_m: float, block: int) -> np.ndarray:
-    """NDVI of one item on the output grid, NaN where not clear; read block by block."""
-    crs, transform, height, width = grid
-    halo = int(np.ceil(cloud_buffer_m / transform.a - 1e-9)) if cloud_buffer_m > 0 else 0
-    # the mask is warped onto the grid grown by the halo, so a cloud just outside a block buffers into it
-    mtransform = transform * Affine.translation(-halo, -halo)
-    mask_name = item.mask_band
-    fill = {"scl": 0, "qa_pixel": 1}[mask_name]
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=64):
-        srcs = {b: rasterio.open(item.assets[b].href) for b in ("red", "nir", mask_name)}
+class _NdviReader:
+    """NDVI of one item on the output grid, one window at a time, NaN where not clear.
+
+    The red, NIR and mask bands are warped onto the grid (nearest neighbour); the mask is
+    warped onto the grid grown by the cloud-buffer halo, so that a cloud just outside a
+    window still buffers into it.
+    """
+
+    def __init__(self, item: SceneItem, grid: tuple, cloud_buffer_m: float) -> None:
+        crs, transform, height, width = grid
+        self.item = item
+        self.halo = int(np.ceil(cloud_buffer_m / transform.a - 1e-9)) if cloud_buffer_m > 0 else 0
+        self.mask_name = item.mask_band
+        self._stack = contextlib.ExitStack()
         try:
-            vrt_mask = WarpedVRT(
-                srcs[mask_name],
-                crs=crs,
-                transform=mtransform,
-                width=width + 2 * halo,
-                height=height + 2 * halo,
-                resampling=Resampling.nearest,
-                nodata=fill,
+            fill = {"scl": 0, "qa_pixel": 1}[self.mask_name]
+            src = self._stack.enter_context(rasterio.open(item.assets[self.mask_name].href))
+            self.mask = self._stack.enter_context(
+                WarpedVRT(
+                    src,
+                    crs=crs,
+                    transform=transform * Affine.translation(-self.halo, -self.halo),
+                    width=width + 2 * self.halo,
+                    height=height + 2 * self.halo,
+                    resampling=Resampling.nearest,
+                    nodata=fill,
+                )
             )
-            vrts = {}
+            self.bands = {}
             for b in ("red", "nir"):
                 nd = item.assets[b].nodata if item.assets[b].nodata is not None else 0
-                vrts[b] = WarpedVRT(
-                    srcs[b],
-                    crs=crs,
-                    transform=transform,
-                    width=width,
-                    height=height,
-                    resampling=Resampling.nearest,
-                    src_nodata=nd,
-                    nodata=nd,
-                )
-            for r0, c0, h, w in _blocks(height, width, block):
-                m = vrt_mask.read(1, window=Window(c0, r0, w + 2 * halo, h + 2 * halo))
-                clear = clear_mask(m, mask_name)
-                if halo:
-                    clear &= ~dilate(cloud_mask(m, mask_name), halo)
-                clear = clear[halo : halo + h, halo : halo + w]
-                refl = {}
-                for b, vrt in vrts.items():
-                    asset = item.assets[b]
-                    dn = vrt.read(1, window=Window(c0, r0, w, h))
-                    nd = asset.nodata if asset.nodata is not None else 0
-                    clear &= dn != nd
-                    refl[b] = dn.astype(np.float32) * np.float32(asset.scale) + np.float32(
-                        asset.offset
+                src = self._stack.enter_context(rasterio.open(item.assets[b].href))
+                self.bands[b] = self._stack.enter_context(
+                    WarpedVRT(
+                        src,
+                        crs=crs,
+                        transform=transform,
+                        width=width,
+                        height=height,
+                        resampling=Resampling.nearest,
+                        src_nodata=nd,
+                        nodata=nd,
                     )
-                v = ndvi(refl["red"], refl["nir"])
-                v[~clear] = np.nan
-                out[r0 : r0 + h, c0 : c0 + w] = v
-            for vrt in (vrt_mask, *vrts.values()):
-                vrt.close()
-        finally:
-            for src in srcs.values():
-                src.close()
+                )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def __enter__(self) -> _NdviReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def read(self, r0: int, c0: int, h: int, w: int) -> np.ndarray:
+        halo = self.halo
+        m = self.mask.read(1, window=Window(c0, r0, w + 2 * halo, h + 2 * halo))
+        clear = clear_mask(m, self.mask_name)
+        if halo:
+            clear &= ~dilate(cloud_mask(m, self.mask_name), halo)
+        clear = clear[halo : halo + h, halo : halo + w]
+        refl = {}
+        for b, vrt in self.bands.items():
+            asset = self.item.assets[b]
+            dn = vrt.read(1, window=Window(c0, r0, w, h))
+            clear &= dn != (asset.nodata if asset.nodata is not None else 0)
+            refl[b] = dn.astype(np.float32) * np.float32(asset.scale) + np.float32(asset.offset)
+        v = ndvi(refl["red"], refl["nir"])
+        v[~clear] = np.nan
+        return v
+
+
+def _read_ndvi(item: SceneItem, grid: tuple, cloud_buffer_m: float, block: int) -> np.ndarray:
+    """NDVI of one item on the output grid, NaN where not clear; read block by block."""
+    _, _, height, width = grid
+    out = np.full((height, width), np.nan, dtype=np.float32)
+    with (
+        rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"),
+        _NdviReader(item, grid, cloud_buffer_m) as r,
+    ):
+        for r0, c0, h, w in _blocks(height, width, block):
+            out[r0 : r0 + h, c0 : c0 + w] = r.read(r0, c0, h, w)
     return out
 
 
 def _median_ndvi(
     items: Sequence[SceneItem], grid: tuple, cloud_buffer_m: float, block: int
 ) -> np.ndarray:
-    """Per-pixel median NDVI over ``items`` (NaN ignored); NaN everywhere when there are none."""
+    """Per-pixel median NDVI over ``items`` (NaN ignored); NaN everywhere when there are none.
+
+    Every item is opened once and read one output block at a time, so memory is
+    ``len(items)`` blocks, not ``len(items)`` grids.
+    """
     _, _, height, width = grid
+    out = np.full((height, width), np.nan, dtype=np.float32)
     if not items:
-        return np.full((height, width), np.nan, dtype=np.float32)
-    stack = np.stack([_read_ndvi(i, grid, cloud_buffer_m, block) for i in items])
-    with _quiet():
-        return np.nanmedian(stack, axis=0).astype(np.float32)
+        return out
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(_NdviReader(i, grid, cloud_buffer_m)) for i in items]
+        for r0, c0, h, w in _blocks(height, width, block):
+            values = np.stack([r.read(r0, c0, h, w) for r in readers])
+            with _quiet():
+                out[r0 : r0 + h, c0 : c0 + w] = np.nanmedian(values, axis=0)
+    return out
 
 
 def _label_median(labels: np.ndarray, values: np.ndarray) -> np.ndarray:

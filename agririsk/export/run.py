@@ -113,8 +113,11 @@ def export_region(
     subtitle = f"pre-loan scores as of {as_of} · season {region.season.start} – {region.season.end} · {len(scores)} farmers, {len(table)} fields"
     if condition is not None:
         subtitle += f" · crop condition on {condition.attrs['date']}"
+    label = "crop condition"
+    if condition is not None:
+        label = f"crop condition on {condition.attrs['date']}\nvs the same time of past seasons"
     written["risk_map.png"] = render_risk_png(table, out / "risk_map.png", title=title, subtitle=subtitle, crs=crs,
-                                              condition=background)
+                                              condition=background, condition_label=label)
     written["risk_map.html"] = render_risk_html(table, out / "risk_map.html", title=title, subtitle=subtitle, crs=crs,
                                                 condition=background)
     return written
