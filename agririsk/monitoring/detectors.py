@@ -21,7 +21,9 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   late, or another crop than declared, greens up in between);
 - canopy collapse: a parcel seen green (``ndvi >= 0.45`` or ``f >= 0.6``) falls below
   ``f < 0.5``, abruptly (``f`` down by at least 0.35 since the previous comparable view) or
-  deeply (``f < 0.3``); a gradual slide (drought, early senescence) is not a collapse. The
+  deeply (``f < 0.3``); from the calendar flowering on, while the peers are at their
+  plateau, an abrupt fall to ``f < COLLAPSE_F`` (0.6) counts too (hail regrows to ~50 %
+  within two weeks); a gradual slide (drought, early senescence) is not a collapse. The
   kind is ``flood`` when open water shows at the collapse (NDWI above its peers' by 0.15
   and above -0.15); ``early_harvest`` when the field reaches stubble
   (``ndvi <= STUBBLE_NDVI``) within 30 days and does not regrow; for a deep drop
@@ -29,7 +31,9 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   since the previous clear view, else ``crop_failure``; a shallow drop (0.3-0.5, the
   dry-down before a green harvest looks the same as hail) waits for the next clear view
   (at most 30 days) and is then ``early_harvest`` or ``crop_failure``. Flood and crop failure stay open until the canopy recovers to
-  ``f >= 0.75``; an early harvest stays open for the season. From 30 days before the
+  ``f >= RECOVERED_F`` (0.85) on a view where the peers are still at their plateau
+  (green amplitude >= ``PEER_SENESCENCE`` = 85 % of its season maximum: against
+  ripening peers a damaged canopy looks recovered); an early harvest stays open for the season. From 30 days before the
   calendar maturity (``sowing_doy + season_days``; never before flowering + 40 d: the end
   of the early-harvest window, 25 d after flowering, plus the spread of sowing dates) on, drops are normal ripening and harvest and are not
   compared;
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +62,7 @@ from agririsk.region import Season
 __all__ = [
     "IMAGERY_KINDS",
     "DataGap",
+    "changed_parcels",
     "clear_observations",
     "peer_reference",
     "calendar_ndvi",
@@ -78,9 +84,17 @@ HEAVY_RAIN_MM = 40.0
 STUBBLE_NDVI = 0.23
 #: a drop later than the calendar maturity minus this many days is a normal harvest
 LATE_MARGIN_DAYS = 30
+#: a canopy below this share of the peers' green amplitude, reached abruptly, is a collapse:
+#: hail leaves ~30 % and regrows ~1.6 points a day, so a view 2 weeks later still shows < 60 %
+COLLAPSE_F = 0.6
+#: a failed or flooded canopy is recovered at this share of the peers' green amplitude
+#: (hail regrows to ~70 %: a field below 85 % of its peers still carries the loss)
+RECOVERED_F = 0.85
 #: peers whose green amplitude fell below this share of its season maximum are senescing:
 #: an open crop failure or flood is no longer judged recovered against them
 PEER_SENESCENCE = 0.85
+#: a shallow drop without a later clear view is named after this many days
+SHALLOW_WAIT_DAYS = 30
 #: a parcel without a clear view for longer than this during the season is a data gap
 DATA_GAP_DAYS = 30
 
@@ -184,8 +198,9 @@ def detect_imagery(
     as_of: dt.date,
     *,
     heavy_rain: pd.DataFrame | None = None,
+    parcels: Collection[str] | None = None,
 ) -> list[Condition]:
-    """Imagery conditions of every parcel at ``as_of``.
+    """Imagery conditions of every parcel (or of ``parcels``) at ``as_of``.
 
     Parameters
     ----------
@@ -196,6 +211,9 @@ def detect_imagery(
     as_of : nothing after this date is looked at.
     heavy_rain : ``parcel_id, date, precip_mm`` of days with ``>= HEAVY_RAIN_MM`` at the
         parcel's weather (optional; without it only open water names a flood).
+    parcels : judge only these parcels (an incremental run: the others' conditions are
+        known not to have changed, see :func:`changed_parcels`); the peers' reference still
+        comes from every parcel. None: all.
 
     Returns
     -------
@@ -231,11 +249,52 @@ def detect_imagery(
     ends = np.r_[starts[1:], len(pids)]
     calendar = {c: _calendar_dates(str(c), season) for c in np.unique(crop_of)}
     as_of64 = np.datetime64(as_of, "D")
+    judged = None if parcels is None else set(map(str, parcels))
     for a, b in zip(starts, ends, strict=True):
         pid = str(pids[a])
+        if judged is not None and pid not in judged:
+            continue
         view = {k: v[a:b] for k, v in cols.items()}
         flowering, late = calendar[crop_of[a]]
         out.extend(_parcel_conditions(pid, view, rain.get(pid), flowering, late, as_of64))
+    return out
+
+
+def changed_parcels(
+    series: pd.DataFrame,
+    new_item_ids: Collection[str],
+    season: Season,
+    as_of: dt.date,
+    last_as_of: dt.date,
+) -> set[str]:
+    """Parcels whose imagery conditions can differ from the run at ``last_as_of``.
+
+    A parcel's conditions depend on its own clear views, on its peers' reference on the
+    dates of those views, on the rain before each view and, for a shallow drop without a
+    later view, on ``as_of`` (named ``SHALLOW_WAIT_DAYS`` after the view). So only these
+    can change between runs:
+
+    - parcels with a clear view on a date the new items touch (their own series changed,
+      or their peers' reference on that date did);
+    - parcels whose latest clear view ``d`` crossed the wait since the last run:
+      ``last_as_of - wait <= d < as_of - wait``.
+
+    Parcels with open alerts must be judged as well (the caller adds them): an open alert
+    is updated every run.
+    """
+    if series.empty:
+        return set()
+    obs = clear_observations(series, season, as_of)
+    new = series["item_id"].astype(str).isin(set(map(str, new_item_ids)))
+    t = pd.to_datetime(series.loc[new, "datetime"])
+    if t.dt.tz is not None:
+        t = t.dt.tz_convert(None)
+    touched = obs["date"].isin(set(t.dt.normalize()))
+    out = set(obs.loc[touched, "parcel_id"].astype(str))
+    last = obs.groupby("parcel_id")["date"].max()
+    wait = pd.Timedelta(days=SHALLOW_WAIT_DAYS)
+    crossed = (last >= pd.Timestamp(last_as_of) - wait) & (last < pd.Timestamp(as_of) - wait)
+    out.update(map(str, last.index[crossed]))
     return out
 
 
@@ -328,7 +387,14 @@ def _parcel_conditions(
     seen_green = np.maximum.accumulate(green)
     prev_green = np.r_[False, seen_green[:-1]]
     f_prev = _previous_valid(np.where(valid, f, np.nan))
-    collapse = valid & prev_green & (f < 0.5) & ((f < 0.3) | (f_prev - f >= 0.35))
+    # peers at their plateau: green amplitude within PEER_SENESCENCE of its season maximum
+    amp = ref - SOIL_NDVI
+    plateau = amp >= PEER_SENESCENCE * np.maximum.accumulate(np.where(valid, amp, 0.0))
+    abrupt = f_prev - f >= 0.35
+    # 50-60 % (hail two weeks on) only counts from flowering, while the peers are at their
+    # plateau: during green-up a later sowing lags, during ripening an earlier one leads
+    band = (f >= 0.5) & (f < COLLAPSE_F) & abrupt & plateau & (day >= flowering)
+    collapse = valid & prev_green & (((f < 0.5) & ((f < 0.3) | abrupt)) | band)
     if collapse.any():
         i = int(np.argmax(collapse))
         d, prev = day[i], day[i - 1]
@@ -345,15 +411,13 @@ def _parcel_conditions(
             kind = "early_harvest"
         elif f[i] < 0.3:  # deep: flood canopy ~15 %, hail ~30 % of the green amplitude
             kind = "flood" if rained else "crop_failure"
-        elif (day > d).any() or as_of > d + _days(30):
+        elif (day > d).any() or as_of > d + _days(SHALLOW_WAIT_DAYS):
             kind = "crop_failure"
         else:  # shallow drop: harvest dry-down or damage? the next clear view tells
             return []
         # latest comparable observation on which recovery can be judged: once the peers
         # senesce (green amplitude below PEER_SENESCENCE of its season maximum), a damaged
         # canopy and ripening peers converge and ``f`` rises without any regrowth
-        amp = ref - SOIL_NDVI
-        plateau = amp >= PEER_SENESCENCE * np.maximum.accumulate(np.where(valid, amp, 0.0))
         judged = after[plateau[after]]
         j = int(judged[-1]) if len(judged) else i
         ev = dict(
@@ -373,7 +437,7 @@ def _parcel_conditions(
         )
         if kind == "early_harvest":
             return [_cond(pid, kind, "high", _ts(d), last_day, **ev)]
-        if f[j] < 0.75:
+        if f[j] < RECOVERED_F:
             sev = "high" if f[j] < 0.35 else ("medium" if f[j] < 0.6 else "low")
             return [_cond(pid, kind, sev, _ts(d), last_day, **ev)]
         return []

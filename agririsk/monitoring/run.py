@@ -21,6 +21,7 @@ from agririsk.monitoring.detectors import (
     HEAVY_RAIN_MM,
     IMAGERY_KINDS,
     DataGap,
+    changed_parcels,
     clear_observations,
     crop_mismatch_conditions,
     data_gaps,
@@ -157,8 +158,13 @@ def monitor_region(
                 if not weather.empty
                 else None
             )
+            judged = None  # first run: every parcel; later: those whose conditions can change
+            if last_as_of is not None and not series.empty:
+                judged = changed_parcels(
+                    series, [it.id for it in new_items], season, as_of, last_as_of
+                ) | store.open_alert_parcels(con, IMAGERY_KINDS)
             conditions = (
-                detect_imagery(series, crops, season, as_of, heavy_rain=heavy)
+                detect_imagery(series, crops, season, as_of, heavy_rain=heavy, parcels=judged)
                 if not series.empty
                 else []
             )

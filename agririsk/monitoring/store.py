@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +201,17 @@ def last_successful_run(con: sqlite3.Connection) -> dict[str, Any] | None:
     if row is None:
         return None
     return dict(zip(["run_id", "started", "finished", "as_of", "items_read"], row, strict=True))
+
+
+def open_alert_parcels(con: sqlite3.Connection, kinds: Iterable[str]) -> set[str]:
+    """Parcels with an open (``new``/``ongoing``) alert of one of ``kinds``."""
+    kinds = list(kinds)
+    rows = con.execute(
+        "SELECT DISTINCT parcel_id FROM alerts WHERE status IN ('new', 'ongoing') "
+        f"AND kind IN ({','.join('?' * len(kinds))})",
+        kinds,
+    ).fetchall()
+    return {str(r[0]) for r in rows}
 
 
 def open_alerts(con: sqlite3.Connection) -> pd.DataFrame:
