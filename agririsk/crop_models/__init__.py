@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
 from agririsk.crop_models.crops import CropParams, crop_params, crop_table
+from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
 from agririsk.crop_models.health import condition_at, health_indicators
 from agririsk.crop_models.phenology import phenology
 from agririsk.crop_models.smoothing import DEFAULT_LAMBDA, smooth_series, whittaker
@@ -23,6 +25,12 @@ from agririsk.region import Season
 
 __all__ = [
     "CropParams",
+    "CropTypeClassifier",
+    "crop_checks",
+    "crop_predictions",
+    "croptype_features",
+    "cross_fit_proba",
+    "overstatement",
     "condition_at",
     "crop_params",
     "crop_table",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "CropTypeClassifier",
     "croptype_features",
     "cross_fit_proba",
+    "top_crop",
     "DEKAD_DAYS",
     "MIN_CLEAR_VIEWS",
 ]
@@ -82,7 +84,8 @@ def croptype_features(
     DataFrame indexed by ``(parcel_id, season_start)`` with ``n_clear_views`` and the
     feature columns: ``ndvi_d<k>`` (mean smoothed NDVI of dekad ``k``, day 0 = season
     start − 20 d), ``<index>_m<k>`` (median over clear views of 30-day window ``k``),
-    the phenology dates as days since the season start (``greenup_day`` ...), the
+    ``ndvi_d<k>_shape`` (the same rescaled to (NDVI − base) / amplitude), the
+    phenology dates as days since the season start (``greenup_day`` ...), the
     durations ``greenup_to_peak_days, greenup_to_harvest_days,
     senescence_to_harvest_days`` and ``base_ndvi, peak_ndvi, amplitude,
     season_integral``. NaN where there is no evidence (the estimator handles
@@ -122,13 +125,19 @@ def croptype_features(
     key = [s["parcel_id"], s["_season"].dt.date.rename("season_start")]
     n_views = clear.groupby(key).sum().rename("n_clear_views")
 
-    parts = [n_views, _ndvi_composites(s, seasons, truncate_days), _other_composites(s[clear], seasons)]
+    parts = [
+        n_views,
+        _ndvi_composites(s, seasons, truncate_days),
+        _other_composites(s[clear], seasons),
+    ]
     out = pd.concat(parts, axis=1).reindex(index)
     out["n_clear_views"] = out["n_clear_views"].fillna(0).astype(int)
     return out
 
 
-def _ndvi_composites(s: pd.DataFrame, seasons: list[Season], truncate_days: int | None) -> pd.DataFrame:
+def _ndvi_composites(
+    s: pd.DataFrame, seasons: list[Season], truncate_days: int | None
+) -> pd.DataFrame:
     """Dekadal means of the smoothed NDVI and phenology metrics (days since season start)."""
     daily = smooth_series(s.drop(columns=["_day", "_season", "_rel"]), seasons)
     sm = daily["smoothed"].transpose("season", "parcel_id", "day").to_numpy().astype(float)
@@ -137,13 +146,17 @@ def _ndvi_composites(s: pd.DataFrame, seasons: list[Season], truncate_days: int 
         sm[:, :, truncate_days + MARGIN_DAYS + 1 :] = np.nan
     n_dek = n_day // DEKAD_DAYS
     blocks = sm[:, :, : n_dek * DEKAD_DAYS].reshape(n_season, n_parcel, n_dek, DEKAD_DAYS)
-    with np.errstate(invalid="ignore"), _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)  # all-NaN dekads stay NaN
         dek = np.nanmean(blocks, axis=3)
     pids = daily["parcel_id"].to_numpy().astype(str)
     starts = [pd.Timestamp(v).date() for v in daily["season"].to_numpy()]
     idx = pd.MultiIndex.from_product([starts, pids], names=["season_start", "parcel_id"])
-    comp = pd.DataFrame(dek.reshape(n_season * n_parcel, n_dek), index=idx,
-                        columns=[f"ndvi_d{k:02d}" for k in range(n_dek)])
+    comp = pd.DataFrame(
+        dek.reshape(n_season * n_parcel, n_dek),
+        index=idx,
+        columns=[f"ndvi_d{k:02d}" for k in range(n_dek)],
+    )
     comp = comp.swaplevel().sort_index()
 
     phen = phenology(daily).set_index(["parcel_id", "season_start"])
@@ -151,14 +164,21 @@ def _ndvi_composites(s: pd.DataFrame, seasons: list[Season], truncate_days: int 
     start = pd.to_datetime(pd.Series(phen.index.get_level_values("season_start"), index=phen.index))
     feats = pd.DataFrame(index=phen.index)
     for col in _PHEN_DATES:
-        feats[col.replace("_date", "_day")] = (pd.to_datetime(phen[col]) - start).dt.days.astype(float)
+        feats[col.replace("_date", "_day")] = (pd.to_datetime(phen[col]) - start).dt.days.astype(
+            float
+        )
     for col in _PHEN_VALUES:
         feats[col] = phen[col].astype(float)
     # durations: the crop calendar's signature, independent of the year's sowing date
     feats["greenup_to_peak_days"] = feats["peak_day"] - feats["greenup_day"]
     feats["greenup_to_harvest_days"] = feats["harvest_day"] - feats["greenup_day"]
     feats["senescence_to_harvest_days"] = feats["harvest_day"] - feats["senescence_day"]
-    return comp.join(feats, how="left")
+    out = comp.join(feats, how="left")
+    # the curve's shape apart from its height: a poor season lowers the peak, not the calendar
+    amp = out["amplitude"].where(out["amplitude"] > 0)
+    shape = out[comp.columns].sub(out["base_ndvi"], axis=0).div(amp, axis=0)
+    shape.columns = [f"{c}_shape" for c in comp.columns]
+    return pd.concat([out, shape], axis=1)
 
 
 def _other_composites(clear: pd.DataFrame, seasons: list[Season]) -> pd.DataFrame:
@@ -173,20 +193,6 @@ def _other_composites(clear: pd.DataFrame, seasons: list[Season]) -> pd.DataFram
     med.columns = [f"{c}_m{m}" for c, m in med.columns]
     wanted = [f"{c}_m{m}" for c in cols for m in range(n_month)]
     return med.reindex(columns=wanted)
-
-
-class _quiet:
-    """Silence numpy's 'mean of empty slice' inside a block."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._w.__exit__(*exc)
 
 
 class CropTypeClassifier(ClassifierMixin, BaseEstimator):
@@ -248,7 +254,9 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             n_jobs=1,
         )
 
-    def fit(self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, groups: npt.ArrayLike | None = None) -> CropTypeClassifier:
+    def fit(
+        self, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, groups: npt.ArrayLike | None = None
+    ) -> CropTypeClassifier:
         """Fit on features ``X`` and crop labels ``y``.
 
         Parameters
@@ -274,7 +282,9 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         keep = np.ones(len(y), dtype=bool)
         if self.clean and len(y) >= 2 * self.n_splits:
             base = clone(self).set_params(clean=False)
-            proba = cross_fit_proba(base, X, y, groups=groups, n_splits=self.n_splits, random_state=self.random_state)
+            proba = cross_fit_proba(
+                base, X, y, groups=groups, n_splits=self.n_splits, random_state=self.random_state
+            )
             own = proba.to_numpy()[np.arange(len(y)), proba.columns.get_indexer(y)]
             keep = ~(own < self.clean_below)
             if len(np.unique(y[keep])) < len(np.unique(y)):
@@ -297,7 +307,11 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     def _align(self, X: pd.DataFrame | npt.ArrayLike) -> pd.DataFrame:
         X = _frame(X)
         if isinstance(X.columns, pd.RangeIndex):
-            X = X.set_axis(self.feature_names_in_, axis=1) if X.shape[1] == len(self.feature_names_in_) else X
+            X = (
+                X.set_axis(self.feature_names_in_, axis=1)
+                if X.shape[1] == len(self.feature_names_in_)
+                else X
+            )
         return X.reindex(columns=self.features_used_)
 
 

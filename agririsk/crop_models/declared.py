@@ -1,0 +1,411 @@
+"""Declared against observed: crop-type mismatches and area overstatement, per parcel and farm.
+
+>>> parcel_table, farm_table = crop_checks(series, parcels, seasons, as_of=as_of)  # doctest: +SKIP
+>>> preds = crop_predictions(parcel_table)                                        # doctest: +SKIP
+
+Method and thresholds: ``docs/crop-identification.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from agririsk.crop_models.croptype import (
+    MIN_CLEAR_VIEWS,
+    CropTypeClassifier,
+    croptype_features,
+    cross_fit_proba,
+    top_crop,
+)
+from agririsk.region import Season
+
+__all__ = [
+    "crop_checks",
+    "crop_predictions",
+    "overstatement",
+    "MISMATCH_PROBABILITY",
+    "OVERSTATEMENT_FLAG",
+    "MIN_TRAINING_PARCELS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: a prediction at least this probable that differs from the declaration is a mismatch
+#: (the same level as :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
+MISMATCH_PROBABILITY = 0.8
+#: Σ declared / Σ measured cropped area at or above which a farm is flagged
+OVERSTATEMENT_FLAG = 1.3
+#: fewer labelled parcel-seasons with enough clear views: no classifier is trained
+MIN_TRAINING_PARCELS = 30
+
+PARCEL_COLUMNS = [
+    "parcel_id",
+    "farmer_id",
+    "season_start",
+    "current",
+    "n_clear_views",
+    "declared_crop",
+    "predicted_crop",
+    "probability",
+    "declared_probability",
+    "crop_mismatch",
+]
+FARM_COLUMNS = [
+    "crop_checked_share",
+    "crop_mismatch_share",
+    "main_predicted_crop",
+    "declared_area_ha",
+    "measured_area_ha",
+    "overstatement_ratio",
+    "area_flag",
+]
+
+
+def _parcel_area_ha(parcels: gpd.GeoDataFrame) -> pd.Series:
+    projected = (
+        parcels.to_crs(parcels.estimate_utm_crs())
+        if parcels.crs is not None and parcels.crs.is_geographic
+        else parcels
+    )
+    return pd.Series(
+        projected.geometry.area.to_numpy() / 1e4, index=parcels["parcel_id"].astype(str).to_numpy()
+    )
+
+
+def crop_checks(
+    series: pd.DataFrame,
+    parcels: gpd.GeoDataFrame,
+    seasons: Iterable[Season],
+    *,
+    as_of: dt.date,
+    current: Season | None = None,
+    parcel_seasons: pd.DataFrame | None = None,
+    labels: pd.DataFrame | None = None,
+    estimator: BaseEstimator | None = None,
+    threshold: float = MISMATCH_PROBABILITY,
+    min_clear_views: int = MIN_CLEAR_VIEWS,
+    n_splits: int = 5,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Crop type of every parcel and season, declaration mismatches, and the farm area check.
+
+    Parameters
+    ----------
+    series : tidy parcel series (:func:`agririsk.imagery.parcel_series`).
+    parcels : ``parcel_id, farmer_id, declared_crop, declared_area_ha`` and geometry; the
+        declarations are those of the ``current`` season.
+    seasons : season windows: past seasons and, when it has begun, the current one.
+    as_of : no imagery after this date is used.
+    current : the season the declarations are for. Default: the season of ``seasons``
+        that contains ``as_of``; when none does (e.g. a pre-loan run with past seasons
+        only) nothing is compared with the declarations (``crop_mismatch`` all NA).
+        Pass it explicitly to check a season after its end.
+    parcel_seasons : :func:`agririsk.crop_models.season_table` rows (``parcel_id,
+        season_start, data_quality, measured_area_ha``) for the area check; computed
+        here when None.
+    labels : surveyed crops ``parcel_id, season_start, crop`` (optional). When given, the
+        classifier learns from them (cross-fitted on the labelled rows); otherwise from
+        the current season's declarations, cross-fitted by farmer.
+    estimator : unfitted classifier (default :class:`CropTypeClassifier`).
+    threshold : probability of a contradicting prediction that makes a mismatch.
+    min_clear_views : fewer clear views of a parcel in a season: not classified.
+    n_splits : K of the cross-fitting.
+
+    Returns
+    -------
+    parcel_table : one row per parcel and season, :data:`PARCEL_COLUMNS`. ``crop_mismatch``
+        is True / False on the current season's classified rows (NA elsewhere: past
+        seasons' crops rotate and are not compared with this season's declaration).
+    farm_table : indexed by ``farmer_id``, :data:`FARM_COLUMNS` (see Notes).
+
+    Notes
+    -----
+    Without labels, the current season's parcels with enough clear views are split by
+    farmer into K folds; each fold is classified by a model trained on the declarations
+    of the other folds, so no declaration grades itself (nor one of the same farmer).
+    Only seasons with labels are classified (without surveyed labels: the current season):
+    a model trained on one year's calendar misreads another year's (sowing moves with
+    the spring, drought years senesce early). Past seasons' features are truncated at the
+    current season's time of season (``as_of - season start``) so that labelled rows of
+    any season describe the same part of the crop calendar.
+
+    ``crop_mismatch`` = predicted crop ≠ declared crop and probability ≥ ``threshold``.
+    ``crop_mismatch_share`` = mapped area of mismatching parcels / mapped area of the
+    classified parcels (NaN when the current season is not classified);
+    ``main_predicted_crop`` = the crop with the largest classified area in the latest
+    classified season. ``overstatement_ratio`` = Σ declared area / Σ measured cropped area
+    over the farm's parcels with a measurement, the measurement being the median of
+    ``measured_area_ha`` over the parcel's seasons with ``data_quality == "ok"``;
+    ``area_flag`` = ratio ≥ :data:`OVERSTATEMENT_FLAG`.
+    """
+    seasons = sorted(seasons, key=lambda s: s.start)
+    p = pd.DataFrame(
+        {
+            "parcel_id": parcels["parcel_id"].astype(str).to_numpy(),
+            "farmer_id": parcels["farmer_id"].astype(str).to_numpy(),
+            "declared_crop": parcels["declared_crop"].astype(str).to_numpy(),
+            "declared_area_ha": pd.to_numeric(
+                parcels["declared_area_ha"], errors="coerce"
+            ).to_numpy()
+            if "declared_area_ha" in parcels
+            else np.nan,
+        }
+    ).set_index("parcel_id")
+    p["mapped_area_ha"] = _parcel_area_ha(parcels).reindex(p.index)
+    day = pd.to_datetime(series["datetime"], utc=True).dt.tz_localize(None).dt.normalize()
+    series = series[series["parcel_id"].astype(str).isin(p.index) & (day <= pd.Timestamp(as_of))]
+    started = [s for s in seasons if s.start <= as_of]
+    if current is None:
+        # the declarations speak of the season under way; a past season's crop may have rotated
+        under_way = [s for s in started if s.contains(as_of)]
+        current = under_way[-1] if under_way else None
+    elif current not in started:
+        started = sorted([*started, current], key=lambda s: s.start)
+    table = _classify(
+        series,
+        p,
+        started,
+        current,
+        as_of=as_of,
+        labels=labels,
+        estimator=estimator if estimator is not None else CropTypeClassifier(n_splits=n_splits),
+        threshold=threshold,
+        min_clear_views=min_clear_views,
+        n_splits=n_splits,
+    )
+    if parcel_seasons is None:
+        from agririsk.crop_models import season_table
+
+        parcel_seasons = (
+            season_table(series, started, p["declared_crop"], area_ha=p["mapped_area_ha"])
+            if started and not series.empty
+            else pd.DataFrame()
+        )
+    farm = _farm_table(table, p, parcel_seasons, current)
+    return table, farm
+
+
+def _classify(
+    series: pd.DataFrame,
+    p: pd.DataFrame,
+    seasons: list[Season],
+    current: Season | None,
+    *,
+    as_of: dt.date,
+    labels: pd.DataFrame | None,
+    estimator: BaseEstimator,
+    threshold: float,
+    min_clear_views: int,
+    n_splits: int,
+) -> pd.DataFrame:
+    grid = pd.MultiIndex.from_product(
+        [p.index, [s.start for s in seasons]], names=["parcel_id", "season_start"]
+    )
+    out = pd.DataFrame(index=grid)
+    out["predicted_crop"] = pd.Series(pd.NA, index=grid, dtype=object)
+    out["probability"] = np.nan
+    out["declared_probability"] = np.nan
+    if not seasons or series.empty:
+        out["n_clear_views"] = 0
+        return _finish(out, p, current, threshold)
+    offset = (as_of - current.start).days if current is not None else None
+    past = [s for s in seasons if s is not current]
+    frames = []
+    if current is not None:
+        frames.append(croptype_features(series, [current], as_of=as_of))
+    if past:
+        frames.append(croptype_features(series, past, as_of=as_of, truncate_days=offset))
+    X = pd.concat(frames).reindex(grid)
+    X["n_clear_views"] = X["n_clear_views"].fillna(0).astype(int)
+    out["n_clear_views"] = X["n_clear_views"]
+    usable = X["n_clear_views"] >= min_clear_views
+    feats = X.drop(columns="n_clear_views")
+
+    if labels is not None:
+        lab = labels.assign(
+            parcel_id=labels["parcel_id"].astype(str),
+            season_start=pd.to_datetime(labels["season_start"]).dt.date,
+        )
+        y = lab.set_index(["parcel_id", "season_start"])["crop"].astype(str)
+    elif current is not None:
+        y = pd.Series(
+            p["declared_crop"].to_numpy(),
+            index=pd.MultiIndex.from_arrays(
+                [p.index, [current.start] * len(p)], names=["parcel_id", "season_start"]
+            ),
+        )
+    else:
+        y = pd.Series(dtype=object)
+    y = y[y.index.isin(grid)]
+    train = y.index[usable.reindex(y.index, fill_value=False).to_numpy()]
+    if len(train) < MIN_TRAINING_PARCELS or y[train].nunique() < 2:
+        logger.info(
+            "crop type: %d labelled parcel-seasons with enough clear views; no classifier",
+            len(train),
+        )
+        return _finish(out, p, current, threshold)
+    groups = p.loc[train.get_level_values("parcel_id"), "farmer_id"].to_numpy()
+    oof = cross_fit_proba(
+        estimator, feats.loc[train], y[train].to_numpy(), groups=groups, n_splits=n_splits
+    )
+    fit_groups = (
+        {"groups": groups} if "groups" in inspect.signature(estimator.fit).parameters else {}
+    )
+    model = clone(estimator).fit(feats.loc[train], y[train].to_numpy(), **fit_groups)
+    # only seasons with labels of their own: a model moved to another year misreads its calendar
+    # (sowing shifts with the spring, drought years senesce early); measured 31-83 % accuracy
+    labelled = grid.get_level_values("season_start").isin(
+        set(train.get_level_values("season_start"))
+    )
+    rest = grid[usable.to_numpy() & ~grid.isin(train) & labelled]
+    proba = oof
+    if len(rest):
+        proba = pd.concat(
+            [
+                oof,
+                pd.DataFrame(
+                    model.predict_proba(feats.loc[rest]),
+                    index=rest,
+                    columns=np.asarray(model.classes_).astype(str),
+                ),
+            ]
+        ).fillna(0.0)
+    crop, prob = top_crop(proba)
+    out.loc[proba.index, "predicted_crop"] = crop
+    out.loc[proba.index, "probability"] = prob
+    declared = p["declared_crop"].reindex(proba.index.get_level_values("parcel_id")).to_numpy()
+    col = proba.columns.get_indexer(declared)
+    dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
+    out.loc[proba.index, "declared_probability"] = dp
+    return _finish(out, p, current, threshold)
+
+
+def _finish(
+    out: pd.DataFrame, p: pd.DataFrame, current: Season | None, threshold: float
+) -> pd.DataFrame:
+    out = out.reset_index()
+    out["farmer_id"] = out["parcel_id"].map(p["farmer_id"])
+    out["declared_crop"] = out["parcel_id"].map(p["declared_crop"])
+    out["current"] = out["season_start"].eq(current.start) if current is not None else False
+    classified = out["predicted_crop"].notna()
+    mismatch = (
+        classified
+        & out["predicted_crop"].ne(out["declared_crop"])
+        & (out["probability"] >= threshold)
+    )
+    flag = pd.array(mismatch.to_numpy(), dtype="boolean")
+    flag[~(classified & out["current"]).to_numpy()] = pd.NA
+    out["crop_mismatch"] = flag
+    return out[PARCEL_COLUMNS].sort_values(["parcel_id", "season_start"]).reset_index(drop=True)
+
+
+def overstatement(
+    declared_ha: pd.Series, measured_ha: pd.Series, farmer: pd.Series
+) -> pd.DataFrame:
+    """Σ declared / Σ measured cropped area per farmer, over parcels with a measurement.
+
+    Parameters
+    ----------
+    declared_ha, measured_ha : per parcel (same index), hectares; NaN = unknown.
+    farmer : farmer of each parcel (same index).
+
+    Returns
+    -------
+    DataFrame indexed by ``farmer_id``: ``declared_area_ha, measured_area_ha,
+    overstatement_ratio, area_flag`` (ratio ≥ :data:`OVERSTATEMENT_FLAG`; NA without a
+    measurement).
+    """
+    ok = declared_ha.notna() & measured_ha.notna()
+    df = pd.DataFrame({"farmer_id": farmer, "d": declared_ha.where(ok), "m": measured_ha.where(ok)})
+    g = df.groupby("farmer_id")
+    out = pd.DataFrame(
+        {"declared_area_ha": g["d"].sum(min_count=1), "measured_area_ha": g["m"].sum(min_count=1)}
+    )
+    out["overstatement_ratio"] = out["declared_area_ha"] / out["measured_area_ha"].where(
+        out["measured_area_ha"] > 0
+    )
+    flag = pd.array((out["overstatement_ratio"] >= OVERSTATEMENT_FLAG).to_numpy(), dtype="boolean")
+    flag[out["overstatement_ratio"].isna().to_numpy()] = pd.NA
+    out["area_flag"] = flag
+    return out
+
+
+def _farm_table(
+    table: pd.DataFrame, p: pd.DataFrame, parcel_seasons: pd.DataFrame, current: Season | None
+) -> pd.DataFrame:
+    farms = pd.Index(sorted(p["farmer_id"].unique()), name="farmer_id")
+    out = pd.DataFrame(index=farms)
+    area = table["parcel_id"].map(p["mapped_area_ha"])
+    cur = table[table["current"]].assign(area=area[table["current"]])
+    total = p.groupby("farmer_id")["mapped_area_ha"].sum()
+    classified = cur[cur["predicted_crop"].notna()]
+    checked = classified.groupby("farmer_id")["area"].sum()
+    out["crop_checked_share"] = (checked.reindex(farms).fillna(0.0) / total.reindex(farms)).where(
+        total.reindex(farms) > 0
+    )
+    mism = (
+        classified[classified["crop_mismatch"].fillna(False).astype(bool)]
+        .groupby("farmer_id")["area"]
+        .sum()
+    )
+    out["crop_mismatch_share"] = (mism.reindex(farms).fillna(0.0) / checked.reindex(farms)).where(
+        checked.reindex(farms) > 0
+    )
+
+    done = table.assign(area=area)[table["predicted_crop"].notna()]
+    if done.empty:
+        out["main_predicted_crop"] = pd.Series(pd.NA, index=farms, dtype=object)
+    else:
+        latest = done[
+            done["season_start"] == done.groupby("farmer_id")["season_start"].transform("max")
+        ]
+        by = latest.groupby(["farmer_id", "predicted_crop"])["area"].sum().reset_index()
+        main = (
+            by.sort_values(["area", "predicted_crop"])
+            .groupby("farmer_id")
+            .tail(1)
+            .set_index("farmer_id")["predicted_crop"]
+        )
+        out["main_predicted_crop"] = main.reindex(farms)
+
+    measured = pd.Series(np.nan, index=p.index)
+    if not parcel_seasons.empty and "measured_area_ha" in parcel_seasons:
+        ok = parcel_seasons[parcel_seasons["data_quality"].eq("ok")]
+        measured = (
+            ok.groupby(ok["parcel_id"].astype(str))["measured_area_ha"].median().reindex(p.index)
+        )
+    out = out.join(overstatement(p["declared_area_ha"], measured, p["farmer_id"]).reindex(farms))
+    return out[FARM_COLUMNS]
+
+
+def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None) -> pd.DataFrame:
+    """The current season's predictions in the form ``monitor_region(crop_predictions=...)`` takes.
+
+    Parameters
+    ----------
+    parcel_table : first output of :func:`crop_checks`.
+    date : the date the predictions speak for (e.g. the as-of date); default the
+        current season's start.
+
+    Returns
+    -------
+    DataFrame ``parcel_id, crop, probability, date`` for the classified parcels of the
+    current season.
+    """
+    cur = parcel_table[parcel_table["current"] & parcel_table["predicted_crop"].notna()]
+    day = date if date is not None else (cur["season_start"].iloc[0] if len(cur) else None)
+    return pd.DataFrame(
+        {
+            "parcel_id": cur["parcel_id"].to_numpy(),
+            "crop": cur["predicted_crop"].astype(str).to_numpy(),
+            "probability": cur["probability"].astype(float).to_numpy(),
+            "date": pd.Timestamp(day) if day is not None else pd.NaT,
+        }
+    )

@@ -1,0 +1,213 @@
+"""Crop type: features, the estimator contract, cross-fitting and the declared-vs-observed checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+
+from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
+from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
+from agririsk.region import Season
+
+SEASON = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
+#: day of green-up after the season start, and peak NDVI, of the two toy crops
+CALENDAR = {"early": (30, 0.85), "late": (75, 0.65)}
+
+
+def toy_series(crops: list[str], *, seed: int = 0) -> pd.DataFrame:
+    """A clear view every 5 days of parcels P0.. growing ``crops``: two well-separated calendars."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(-15, 190, 5)
+    rows = []
+    for i, crop in enumerate(crops):
+        up, peak = CALENDAR[crop]
+        up = up + rng.normal(0, 2)
+        t = days.astype(float)
+        ndvi = 0.15 + (peak - 0.15) / (1 + np.exp(-(t - up) / 5)) * (
+            1 - 1 / (1 + np.exp(-(t - up - 70) / 6))
+        )
+        ndvi = ndvi + rng.normal(0, 0.01, len(t))
+        for d, v in zip(days, ndvi, strict=True):
+            rows.append(
+                {
+                    "parcel_id": f"P{i:02d}",
+                    "item_id": f"I{d}",
+                    "datetime": pd.Timestamp(SEASON.start, tz="UTC") + pd.Timedelta(days=int(d)),
+                    "clear_fraction": 1.0,
+                    "ndvi_p50": v,
+                    "ndvi_mean": v,
+                    "green_fraction": float(v >= 0.5),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def toy_parcels(
+    crops: list[str], declared: list[str] | None = None, area_ha: float = 1.0
+) -> gpd.GeoDataFrame:
+    """One 100 m x 100 m square per parcel (EPSG:32651), two parcels per farmer."""
+    side = 100.0 * np.sqrt(area_ha)
+    geoms = [shapely.box(i * 200.0, 0.0, i * 200.0 + side, side) for i in range(len(crops))]
+    return gpd.GeoDataFrame(
+        {
+            "parcel_id": [f"P{i:02d}" for i in range(len(crops))],
+            "farmer_id": [f"F{i // 2:02d}" for i in range(len(crops))],
+            "declared_crop": declared if declared is not None else crops,
+            "declared_area_ha": area_ha,
+        },
+        geometry=geoms,
+        crs="EPSG:32651",
+    )
+
+
+CROPS = ["early", "late"] * 20
+
+
+@pytest.fixture(scope="module")
+def toy_features() -> pd.DataFrame:
+    return croptype_features(toy_series(CROPS), [SEASON]).xs(SEASON.start, level="season_start")
+
+
+def test_croptype_features__one_row_per_parcel_with_calendar(toy_features: pd.DataFrame) -> None:
+    assert len(toy_features) == len(CROPS)
+    assert (toy_features["n_clear_views"] > 30).all()
+    early = toy_features.loc[[f"P{i:02d}" for i in range(0, 40, 2)], "greenup_day"]
+    late = toy_features.loc[[f"P{i:02d}" for i in range(1, 40, 2)], "greenup_day"]
+    assert early.max() < late.min()
+
+
+def test_croptype_features__as_of_hides_later_views() -> None:
+    as_of = SEASON.start + dt.timedelta(days=40)
+    X = croptype_features(toy_series(CROPS[:4]), [SEASON], as_of=as_of)
+    assert (X["n_clear_views"] <= (40 + 15) // 5 + 1).all()
+    assert X["ndvi_d15"].isna().all()  # dekad 15 = days 130-139 of the widened window
+
+
+def test_classifier__contract(toy_features: pd.DataFrame) -> None:
+    X = toy_features.drop(columns="n_clear_views")
+    clf = CropTypeClassifier(n_estimators=50)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    assert clf.fit(X, CROPS) is clf
+    assert list(clf.classes_) == ["early", "late"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    assert np.allclose(proba.sum(axis=1), 1.0) and (proba >= 0).all() and (proba <= 1).all()
+    assert (clf.predict(X) == np.array(CROPS)).all()
+    assert "n_estimators" in clf.get_params()
+
+
+def test_classifier__needs_two_crops(toy_features: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="at least two crops"):
+        CropTypeClassifier().fit(toy_features, ["early"] * len(toy_features))
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """Predicts uniformly; records the rows each clone was trained on and asked about."""
+
+    log: list[tuple[set[str], set[str]]] = []
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _Recorder:
+        self.classes_ = np.unique(y)
+        self.seen_ = set(X.index)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        _Recorder.log.append((self.seen_, set(X.index)))
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+
+def test_cross_fit_proba__never_trains_on_the_graded_row_nor_its_group(
+    toy_features: pd.DataFrame,
+) -> None:
+    _Recorder.log = []
+    groups = [f"F{i // 2}" for i in range(len(CROPS))]
+    cross_fit_proba(_Recorder(), toy_features, CROPS, groups=groups, n_splits=5)
+    assert len(_Recorder.log) == 5
+    graded = set()
+    for seen, asked in _Recorder.log:
+        assert not seen & asked
+        farmers_seen = {int(p[1:]) // 2 for p in seen}
+        assert not farmers_seen & {int(p[1:]) // 2 for p in asked}
+        graded |= asked
+    assert graded == set(toy_features.index)
+
+
+def test_cross_fit_proba__a_wrong_label_does_not_grade_itself(toy_features: pd.DataFrame) -> None:
+    y = list(CROPS)
+    y[0] = "late"  # P00 grows the early crop
+    proba = cross_fit_proba(CropTypeClassifier(n_estimators=50, clean=False), toy_features, y)
+    assert proba.loc["P00", "early"] > 0.9
+
+
+def test_crop_checks__flags_the_contradicted_declaration_only() -> None:
+    declared = list(CROPS)
+    declared[4] = "late"
+    parcels = toy_parcels(CROPS, declared)
+    series = toy_series(CROPS)
+    table, farms = crop_checks(
+        series, parcels, [SEASON], as_of=SEASON.end, estimator=CropTypeClassifier(n_estimators=50)
+    )
+    cur = table.set_index("parcel_id")
+    assert cur.loc["P04", "predicted_crop"] == "early"
+    assert bool(cur.loc["P04", "crop_mismatch"])
+    assert int(cur["crop_mismatch"].sum()) == 1
+    assert farms.loc["F02", "crop_mismatch_share"] == pytest.approx(0.5)
+    assert farms.loc["F00", "crop_mismatch_share"] == 0.0
+    preds = crop_predictions(table, date=SEASON.end)
+    assert list(preds.columns) == ["parcel_id", "crop", "probability", "date"]
+    assert len(preds) == len(CROPS)
+
+
+def test_crop_checks__no_imagery_gives_no_prediction() -> None:
+    parcels = toy_parcels(CROPS[:4])
+    empty = toy_series(CROPS[:4]).iloc[:0]
+    table, farms = crop_checks(empty, parcels, [SEASON], as_of=SEASON.start)
+    assert table["predicted_crop"].isna().all()
+    assert table["crop_mismatch"].isna().all()
+    assert farms["crop_mismatch_share"].isna().all()
+
+
+def test_overstatement__ratio_and_flag_by_hand() -> None:
+    idx = pd.Index(["a", "b", "c", "d"])
+    declared = pd.Series([2.0, 1.0, 3.0, 1.0], index=idx)
+    measured = pd.Series([1.0, 1.0, 3.0, np.nan], index=idx)
+    farmer = pd.Series(["F1", "F1", "F2", "F3"], index=idx)
+    out = overstatement(declared, measured, farmer)
+    assert out.loc["F1", "overstatement_ratio"] == pytest.approx(1.5)  # 3 / 2
+    assert bool(out.loc["F1", "area_flag"])
+    assert out.loc["F2", "overstatement_ratio"] == pytest.approx(1.0)
+    assert not bool(out.loc["F2", "area_flag"])
+    assert pd.isna(out.loc["F3", "overstatement_ratio"]) and pd.isna(out.loc["F3", "area_flag"])
+
+
+def test_crop_checks__past_seasons_only_are_not_compared_with_the_declaration() -> None:
+    last_year = SEASON.shifted_years(-1)
+    series = toy_series(CROPS)
+    series["datetime"] = series["datetime"] - pd.DateOffset(years=1)
+    table, farms = crop_checks(
+        series,
+        toy_parcels(CROPS),
+        [last_year],
+        as_of=SEASON.start,
+        estimator=CropTypeClassifier(n_estimators=50),
+    )
+    assert table["crop_mismatch"].isna().all()
+    assert table["predicted_crop"].isna().all()  # no labels for last year
+    assert farms["crop_mismatch_share"].isna().all()
+    explicit, _ = crop_checks(
+        series,
+        toy_parcels(CROPS),
+        [last_year],
+        as_of=SEASON.start,
+        current=last_year,
+        estimator=CropTypeClassifier(n_estimators=50),
+    )
+    assert explicit["crop_mismatch"].notna().all()
