@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
 from agririsk.crop_models.crops import CropParams, crop_params, crop_table
+from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
 from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
 from agririsk.crop_models.health import condition_at, health_indicators
 from agririsk.crop_models.phenology import phenology
