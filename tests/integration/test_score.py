@@ -118,9 +118,10 @@ def test_score__include_personal_data_is_explicit(sample_region, tmp_path):
     assert md[b"agririsk:personal_data"] == b"included"
 
 
-def test_score__no_imagery_after_as_of_is_read(scored, tmp_path):
-    """Break every raster acquired after the as-of date in a fresh copy (no workspace): the
-    scores must not change and no problem may name those items."""
+def test_score__no_imagery_or_weather_after_as_of_is_read(scored, tmp_path):
+    """Break every raster acquired after the as-of date and delete the weather after it, in a
+    fresh copy (no workspace): not a single score may change and no problem may name those
+    items."""
     _, region_toml, out = scored
     root = tmp_path / "region"
     shutil.copytree(region_toml.parent, root, ignore=shutil.ignore_patterns(".agririsk"))
@@ -130,6 +131,9 @@ def test_score__no_imagery_after_as_of_is_read(scored, tmp_path):
     for it in later:
         for band in it.assets.values():
             Path(band.href).write_bytes(b"not a tiff")
+    # and the weather after the as-of date is gone too
+    daily = pd.read_csv(root / "weather" / "daily.csv", dtype=str)
+    daily[daily["date"] <= str(region.season.start)].to_csv(root / "weather" / "daily.csv", index=False)
     out2 = tmp_path / "out"
     assert main(["-q", "score", str(root / "region.toml"), "--out", str(out2)]) == 0
     report = json.loads((out2 / "score_report.json").read_text())

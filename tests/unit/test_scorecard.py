@@ -135,3 +135,11 @@ def test_default_factors__every_adverse_band_explains_itself():
         for b in f.bands:
             if b.weight >= 0.3:
                 assert b.reason, f"{f.name} band < {b.upper} adds risk without a reason"
+
+
+@given(st.floats(0.05, 3.0), st.floats(0.0, 2.0))
+def test_expert_scorecard__raising_the_loan_never_lowers_pd(burden, extra):
+    X = _portfolio()
+    card = ExpertScorecard().fit(X)
+    row = X.iloc[[0]].assign(loan_burden=burden)
+    assert card.predict_proba(row.assign(loan_burden=burden + extra))[0, 1] >= card.predict_proba(row)[0, 1]

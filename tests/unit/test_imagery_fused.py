@@ -1,0 +1,139 @@
+"""The compiled block kernel (numba, optional) gives the numbers of the NumPy path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agririsk.imagery import _fused, load_items
+from agririsk.imagery.stats import INDICES, Accumulator, hist_quantiles
+from agririsk.imagery.zonal import LabelCache, ParcelSet, zonal_item
+from agririsk.testing import make_tiny_stac
+
+numba = pytest.importorskip("numba")
+
+BANDS = ("blue", "green", "red", "nir", "swir16")
+
+
+def _random_block(seed: int, h: int = 61, w: int = 47, halo: int = 2):  # type: ignore[no-untyped-def]
+    """DN of five bands with nodata, negative reflectance and zero sums; a clear mask; labels."""
+    rng = np.random.default_rng(seed)
+    dn = {b: rng.integers(0, 6000, (h, w)).astype(np.uint16) for b in BANDS}
+    dn["red"][rng.random((h, w)) < 0.05] = 0  # nodata
+    dn["nir"][:3] = 1000  # reflectance 0 with offset -0.1: an undefined NDVI where red is too
+    dn["red"][:2] = 1000
+    ok = rng.random((h + 2 * halo, w + 2 * halo)) > 0.2
+    labels_2d = rng.integers(0, 9, (h, w)) * (rng.random((h, w)) < 0.7)  # parcels 1..8
+    return dn, ok, labels_2d
+
+
+def _accumulate(compiled: bool, dn, ok, labels_2d, halo, sparse, indices, lowblue, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+    meta = {b: (0, 1e-4, -0.1) for b in dn}
+    flat = labels_2d.ravel()
+    pix = np.flatnonzero(flat).astype(np.int32) if sparse else None
+    labs = flat[pix] if sparse else flat
+    labels = np.unique(np.concatenate([[0], labs]))
+    local = np.searchsorted(labels, labs).astype(np.uint16)
+    acc = Accumulator(10, indices, lowblue)
+    n_data = acc.add_dn(dn, meta, ok, halo, pix, local, labels)
+    n_data += acc.add_dn(dn, meta, ok, halo, pix, local, labels)  # a second block adds up
+    return acc, n_data
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize(
+    ("indices", "bands", "lowblue"),
+    [
+        (INDICES, BANDS, True),
+        (("ndvi",), ("red", "nir"), False),
+        (("ndvi", "ndmi"), ("red", "nir", "swir16"), False),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_add_dn__compiled_equals_numpy_on_random_block(
+    seed, indices, bands, lowblue, sparse, monkeypatch
+):
+    dn, ok, labels_2d = _random_block(seed)
+    dn = {b: dn[b] for b in bands}
+    got = {}
+    for compiled in (True, False):
+        got[compiled] = _accumulate(
+            compiled, dn, ok, labels_2d, 2, sparse, indices, lowblue, monkeypatch
+        )
+    (fast, n_fast), (slow, n_slow) = got[True], got[False]
+    assert n_fast == n_slow
+    # label 0 (not a parcel) collects leftovers in the NumPy path only; it is never reported
+    np.testing.assert_array_equal(fast._hist[:, 1:], slow._hist[:, 1:])
+    np.testing.assert_array_equal(fast._x[:, 1:], slow._x[:, 1:])
+    np.testing.assert_array_equal(fast._xx[:, 1:], slow._xx[:, 1:])
+    np.testing.assert_array_equal(fast.n_lb[1:], slow.n_lb[1:])
+    np.testing.assert_array_equal(fast.x_lb[1:], slow.x_lb[1:])
+    assert fast._hist[0, 1:].sum() > 0  # the block did produce clear parcel pixels
+
+
+def test_add_dn__compiled_without_halo_or_nodata_float_dn(monkeypatch):
+    dn, ok, labels_2d = _random_block(3, halo=0)
+    dn = {b: a.astype(np.float32) for b, a in dn.items()}  # float DN, -1 and NaN are values
+    dn["red"][5, :10] = -1.0
+    dn["nir"][6, :10] = np.nan
+    results = []
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        acc = Accumulator(10, INDICES, True)
+        flat = labels_2d.ravel()
+        labels = np.unique(np.concatenate([[0], flat]))
+        local = np.searchsorted(labels, flat).astype(np.int32)
+        meta = {b: (None, 2.75e-5, -0.2) for b in BANDS}  # Landsat scaling, no nodata
+        results.append((acc.add_dn(dn, meta, ok, 0, None, local, labels), acc))
+    (n1, a1), (n2, a2) = results
+    assert n1 == n2 == labels_2d.size
+    for name in ("_x", "_xx", "_hist"):
+        np.testing.assert_array_equal(getattr(a1, name)[:, 1:], getattr(a2, name)[:, 1:])
+
+
+@pytest.mark.parametrize(
+    ("flavour", "other_grid", "buffer"),
+    [("earth-search", True, 20.0), ("earth-search", False, 0.0), ("landsat", False, 30.0)],
+)
+def test_zonal_item__compiled_equals_numpy_on_tiny_stac(
+    tmp_path, flavour, other_grid, buffer, monkeypatch
+):
+    tiny = make_tiny_stac(tmp_path, flavour=flavour, other_grid=other_grid)
+    items = load_items(tiny.catalog)
+    pset = ParcelSet.from_frame(tiny.parcels)
+    tables = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        cache = LabelCache(pset, None)
+        tables[compiled] = pd.concat(
+            [zonal_item(it, cache, cloud_buffer_m=buffer) for it in items], ignore_index=True
+        )
+    assert tables[True]["n_clear"].sum() > 0
+    pd.testing.assert_frame_equal(tables[True], tables[False], check_exact=False, rtol=1e-12)
+
+
+def test_fused__numba_is_not_imported_with_the_imagery_room():
+    code = "import sys, agririsk.imagery, agririsk.imagery.zonal; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hist_quantiles__compiled_equals_numpy(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    hist = (rng.integers(0, 5, (300, 100)) * (rng.random((300, 100)) < rng.random())).astype(
+        np.int32
+    )
+    hist[::7] = 0  # empty rows: NaN
+    hist[3] = 0
+    hist[3, 42] = 1  # one pixel
+    got = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        got[compiled] = hist_quantiles(hist, (0.0, 0.1, 0.5, 0.9, 1.0))
+    np.testing.assert_array_equal(got[True], got[False])
