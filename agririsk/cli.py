@@ -13,38 +13,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from agririsk._cliargs import add_region_options, date_arg, positive_int
+
 logger = logging.getLogger("agririsk")
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 #: the demo's monitoring runs step through the season this many days apart (a cron every two weeks)
 MONITOR_DEMO_DAYS = 15
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
-    return value
-
-
-def add_region_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command that reads a region takes (CONTRACTS.md §8)."""
-    parser.add_argument("region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)")
-    parser.add_argument(
-        "--workspace", type=Path, metavar="DIR",
-        help="cached per-item results and run records (default: .agririsk/ beside region.toml); "
-        "deleting it loses nothing but time",
-    )
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -57,9 +32,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     )
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    p.add_argument("--as-of", type=_date, metavar="DATE", help="decision date YYYY-MM-DD (default: season.start)")
+    p.add_argument("--as-of", type=date_arg, metavar="DATE", help="decision date YYYY-MM-DD (default: season.start)")
     p.add_argument("--model", type=Path, metavar="FILE", help="a model written by 'agririsk train' (default: the expert scorecard)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes for the imagery reduction")
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the outputs")
     p.set_defaults(func=run_score)
 
@@ -74,7 +49,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_FILE", help="where to write the model (e.g. model.json)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes for the imagery reduction")
     p.set_defaults(func=run_train)
 
 
@@ -88,7 +63,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("demo-output"), metavar="DIR", help="output folder (default: demo-output)")
     p.add_argument("--seed", type=int, default=0, help="sample region seed (default 0)")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes for the imagery reduction")
     p.set_defaults(func=run_demo)
 
 
@@ -104,7 +79,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--scores", type=Path, metavar="FILE", help="scores.parquet or scores.csv from 'agririsk score'")
     p.add_argument("--db", type=Path, metavar="FILE", help="the monitoring store of 'agririsk monitor': adds alerts.csv, alerts.geojson and open alerts on the maps")
-    p.add_argument("--as-of", type=_date, metavar="DATE", help="date of the scores (default: season.start)")
+    p.add_argument("--as-of", type=date_arg, metavar="DATE", help="date of the scores (default: season.start)")
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the score files")
     p.set_defaults(func=run_export)
 

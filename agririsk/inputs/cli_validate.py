@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from agririsk._cliargs import add_region_options
 from agririsk.errors import InputError
 from agririsk.inputs.report import Problem, Report
 
@@ -29,10 +30,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "against each other, and prints every problem grouped by file. Exit code 0: usable "
         "(warnings name what is repaired or skipped); 1: unusable (errors say what to fix).",
     )
-    parser.add_argument("region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)")
-    parser.add_argument(
-        "--workspace", type=Path, metavar="DIR",
-        help="the region workspace (default: .agririsk/ beside region.toml); validate writes nothing to it",
+    add_region_options(
+        parser, workspace_help="the region workspace (default: .agririsk/ beside region.toml); validate writes nothing to it"
     )
     parser.set_defaults(func=run)
     return parser

@@ -1,18 +1,35 @@
-"""Post-loan monitoring: detectors, the alert lifecycle, the SQLite store, the run loop."""
+"""Post-loan monitoring: detectors, the alert lifecycle, the SQLite store, the run loop.
 
-from agririsk.monitoring.lifecycle import AlertChange, Condition, alert_id, apply_lifecycle
-from agririsk.monitoring.run import RunSummary, monitor_region
-from agririsk.monitoring.store import MonitorLockedError, read_alerts, read_farmer_risk, read_runs
+Names are imported on first use, so that ``agririsk --help`` (which builds the ``monitor``
+parser from :mod:`agririsk.monitoring.cli`) does not load the imagery and crop-model stack.
+"""
 
-__all__ = [
-    "AlertChange",
-    "Condition",
-    "MonitorLockedError",
-    "RunSummary",
-    "alert_id",
-    "apply_lifecycle",
-    "monitor_region",
-    "read_alerts",
-    "read_farmer_risk",
-    "read_runs",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AlertChange": "agririsk.monitoring.lifecycle",
+    "Condition": "agririsk.monitoring.lifecycle",
+    "alert_id": "agririsk.monitoring.lifecycle",
+    "apply_lifecycle": "agririsk.monitoring.lifecycle",
+    "RunSummary": "agririsk.monitoring.run",
+    "monitor_region": "agririsk.monitoring.run",
+    "MonitorLockedError": "agririsk.monitoring.store",
+    "read_alerts": "agririsk.monitoring.store",
+    "read_farmer_risk": "agririsk.monitoring.store",
+    "read_runs": "agririsk.monitoring.store",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agririsk.monitoring' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

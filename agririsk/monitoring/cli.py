@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import sys
 from pathlib import Path
+
+from agririsk._cliargs import add_region_options, date_arg, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -29,9 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
         epilog="cron, every 3 days at 06:00:  0 6 */3 * *  agririsk -q monitor /data/region.toml --db /data/monitor.sqlite",
     )
-    p.add_argument(
-        "region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)"
-    )
+    add_region_options(p)
     p.add_argument(
         "--db",
         type=Path,
@@ -40,39 +39,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--as-of",
-        type=_date,
+        type=date_arg,
         metavar="DATE",
         help="run date YYYY-MM-DD (default: today); nothing after it is read",
     )
     p.add_argument(
-        "--workspace",
-        type=Path,
-        metavar="DIR",
-        help="cached per-item results and run records (default: .agririsk/ beside region.toml)",
-    )
-    p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="processes reducing new imagery items",
     )
     p.set_defaults(func=run)
     return p
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

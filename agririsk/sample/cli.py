@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from agririsk._cliargs import positive_int
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["add_parser", "run"]
@@ -26,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     p.add_argument(
         "--parcels",
-        type=_positive,
+        type=positive_int,
         default=250,
         metavar="N",
         help="number of parcels (default: 250)",
@@ -40,13 +42,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.set_defaults(func=run)
     return p
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _size(text: str) -> int:
