@@ -129,7 +129,7 @@ def _progress(args: argparse.Namespace, label: str):  # noqa: ANN202
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from agririsk.export.tables import write_json, write_scores
+    from agririsk.export.tables import write_json, write_manifest, write_scores
     from agririsk.pipeline import score_region
     from agririsk.region import Region
 
@@ -161,6 +161,8 @@ def run_score(args: argparse.Namespace) -> int:
             "problems": run.report.to_records(), "counters": dict(run.report.counters),
         },
     )
+    write_manifest(args.out, {**paths, "score_report.json": Path(args.out) / "score_report.json"},
+                   personal_data=personal is not None, region=region.name, as_of=run.as_of)
     _print_score_summary(run.scores, run.report)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return EXIT_OK

@@ -12,7 +12,7 @@ import pandas as pd
 from agririsk.errors import InputError
 from agririsk.export.html import render_risk_html
 from agririsk.export.maps import render_risk_png
-from agririsk.export.tables import write_scores
+from agririsk.export.tables import write_manifest, write_scores
 from agririsk.export.vector import parcels_with_risk, write_alerts, write_parcels_risk
 from agririsk.inputs import Report, read_parcels
 from agririsk.region import Region
@@ -120,4 +120,8 @@ def export_region(
                                               condition=background, condition_label=label)
     written["risk_map.html"] = render_risk_html(table, out / "risk_map.html", title=title, subtitle=subtitle, crs=crs,
                                                 condition=background)
+    written["manifest.json"] = write_manifest(
+        out, written, personal_data=personal is not None, region=region.name, scores_as_of=as_of,
+        condition_date=None if condition is None else condition.attrs.get("date"),
+    )
     return written

@@ -95,3 +95,23 @@ def _add_parquet_metadata(path: Path, extra: dict[str, str]) -> None:
 def write_json(path: Path, doc: dict[str, Any]) -> Path:
     """Write a small JSON document atomically (run reports)."""
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(doc, indent=2, default=str)))
+
+
+def write_manifest(out_dir: Path, written: dict[str, Path], *, personal_data: bool, **facts: Any) -> Path:
+    """``manifest.json``: what a folder of outputs holds, and whether it carries personal data.
+
+    CSV files cannot carry metadata of their own; the manifest speaks for every file in the
+    folder (GeoParquet files also carry ``agririsk:personal_data`` in their own metadata).
+    """
+    import datetime as dt
+
+    from agririsk import __version__
+
+    doc = {
+        "agririsk_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "personal_data": "included (--include-personal-data): name, national_id, phone" if personal_data else "excluded",
+        **facts,
+        "files": sorted(written),
+    }
+    return write_json(Path(out_dir) / "manifest.json", doc)

@@ -116,6 +116,8 @@ def test_score__include_personal_data_is_explicit(sample_region, tmp_path):
 
     md = pq.read_schema(out / "scores.parquet").metadata
     assert md[b"agririsk:personal_data"] == b"included"
+    # CSV has no metadata of its own: the folder's manifest says it
+    assert json.loads((out / "manifest.json").read_text())["personal_data"].startswith("included")
 
 
 def test_score__no_imagery_or_weather_after_as_of_is_read(scored, tmp_path):
