@@ -312,7 +312,17 @@ def main() -> None:
         "--exactextract", action="store_true", help="compare the reduction with exactextract"
     )
     ap.add_argument("--ee-dates", type=int, default=2, help="dates for the exactextract check")
+    ap.add_argument(
+        "--no-numba",
+        action="store_true",
+        help="force the NumPy path even when numba (agririsk[fast]) is installed",
+    )
     args = ap.parse_args()
+    from agririsk.imagery import _fused  # imports neither numba nor the kernels
+
+    if args.no_numba:  # children are forked (workers too): they inherit the switch
+        _fused.HAVE_NUMBA = False
+    print(f"compiled kernel (numba): {'yes' if _fused.HAVE_NUMBA else 'no, NumPy path'}")
 
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench_zonal_"))
     stack = base / f"stack_{args.size}_{args.dates}_{args.parcels}_{args.blocksize}"

@@ -113,6 +113,11 @@ def hist_quantiles(
     """
     h = np.asarray(hist)
     rows, nb = h.shape
+    from agririsk.imagery import _fused
+
+    if _fused.HAVE_NUMBA and h.dtype in (np.int32, np.int64) and rows:
+        qarr = np.asarray(qs, dtype=np.float64)
+        return _fused.kernels().hist_quantiles(np.ascontiguousarray(h), qarr, float(lo), float(hi))
     width = (hi - lo) / nb
     out = np.full((rows, len(qs)), np.nan)
     cum = np.cumsum(h, axis=1, dtype=np.int64)
@@ -155,9 +160,13 @@ class Accumulator:
     def __init__(self, n_labels: int, indices: tuple[str, ...], lowblue: bool) -> None:
         self.indices = tuple(dict.fromkeys(("ndvi", *indices)))
         self.lowblue = lowblue
-        self.x = {k: np.zeros(n_labels) for k in self.indices}
-        self.xx = {k: np.zeros(n_labels) for k in self.indices}
-        self.hist = {k: np.zeros((n_labels, NBINS), np.int32) for k in self.indices}
+        # one stacked array per statistic (slot = position in self.indices), seen per index
+        k = len(self.indices)
+        self._x, self._xx = np.zeros((k, n_labels)), np.zeros((k, n_labels))
+        self._hist = np.zeros((k, n_labels, NBINS), np.int32)
+        self.x = {name: self._x[s] for s, name in enumerate(self.indices)}
+        self.xx = {name: self._xx[s] for s, name in enumerate(self.indices)}
+        self.hist = {name: self._hist[s] for s, name in enumerate(self.indices)}
         self.n_lb = np.zeros(n_labels)
         self.x_lb = np.zeros(n_labels)
         self.n_data = 0  # labelled pixels with data in every band read (not nodata)
@@ -166,7 +175,7 @@ class Accumulator:
         self,
         refl: dict[str, npt.NDArray[np.float32]],
         ok: npt.NDArray[np.bool_],
-        local: npt.NDArray[np.int32],
+        local: npt.NDArray[np.integer],
         labels: npt.NDArray[np.intp],
     ) -> None:
         """Add one block.
@@ -196,6 +205,88 @@ class Accumulator:
                 lab_lb = lab * (refl["blue"] <= np.float32(BLUE_HAZE))
                 self.n_lb[labels] += np.bincount(lab_lb, minlength=n_loc)
                 self.x_lb[labels] += np.bincount(lab_lb, weights=v64, minlength=n_loc)
+
+    def add_dn(
+        self,
+        dn: dict[str, npt.NDArray[np.generic]],
+        bands: dict[str, tuple[float | None, float, float]],
+        ok: npt.NDArray[np.bool_],
+        halo: int,
+        pix: npt.NDArray[np.int32] | None,
+        local: npt.NDArray[np.integer],
+        labels: npt.NDArray[np.intp],
+    ) -> int:
+        """Add one block of raw digital numbers: nodata test, scaling, indices and sums.
+
+        Uses the compiled kernel of :mod:`agririsk.imagery._fused` when numba is installed
+        (``agririsk[fast]``), else NumPy (:meth:`add`); both give the same numbers.
+
+        Parameters
+        ----------
+        dn : canonical band -> 2-D DN of the block (the driver's window), every band read
+            but the mask.
+        bands : canonical band -> ``(nodata or None, scale, offset)``; reflectance is
+            ``DN * scale + offset`` (float32).
+        ok : 2-D bool clear mask (mask band and cloud buffer) of the block grown by ``halo``
+            pixels on every side.
+        halo : width of the margin of ``ok``.
+        pix : flat indices of the block's pixels to evaluate, None for all of them.
+        local, labels : as in :meth:`add`, one local label per evaluated pixel.
+
+        Returns
+        -------
+        The number of evaluated pixels with data (not nodata) in every band.
+        """
+        from agririsk.imagery import _fused
+
+        if _fused.HAVE_NUMBA:
+            return self._add_dn_compiled(_fused, dn, bands, ok, halo, pix, local, labels)
+        flat_ok = (ok[halo:-halo, halo:-halo] if halo else ok).ravel()
+        flat = {b: a.ravel() for b, a in dn.items()}
+        if pix is not None:
+            flat_ok = flat_ok[pix]
+            flat = {b: a[pix] for b, a in flat.items()}
+        has_data = np.ones(len(flat_ok), dtype=bool)
+        for b, (nodata, _, _) in bands.items():
+            if nodata is not None:
+                has_data &= flat[b] != nodata
+        flat_ok &= has_data
+        refl = {
+            b: flat[b].astype(np.float32) * np.float32(scale) + np.float32(offset)
+            for b, (_, scale, offset) in bands.items()
+        }
+        self.add(refl, flat_ok, local, labels)
+        return int(np.count_nonzero(has_data))
+
+    def _add_dn_compiled(self, _fused, dn, bands, ok, halo, pix, local, labels) -> int:  # type: ignore[no-untyped-def]
+        red = dn["red"].ravel()
+        arrs = [dn[b].ravel() if b in dn else red for b in _fused.BANDS]
+        meta = [bands.get(b, (None, 1.0, 0.0)) for b in _fused.BANDS]
+        slots = np.array(
+            [self.indices.index(i) if i in self.indices else -1 for i in INDICES], np.int64
+        )
+        return int(
+            _fused.kernels().accumulate(
+                *arrs,
+                np.array([b in dn for b in _fused.BANDS]),
+                np.array([m[0] is not None for m in meta]),
+                np.array([np.nan if m[0] is None else m[0] for m in meta], np.float64),
+                np.array([m[1] for m in meta], np.float32),
+                np.array([m[2] for m in meta], np.float32),
+                (ok[halo:-halo, halo:-halo] if halo else ok).ravel(),
+                pix if pix is not None else np.zeros(0, np.int32),
+                pix is None,
+                local,
+                labels,
+                slots,
+                self.lowblue,
+                self._x,
+                self._xx,
+                self._hist,
+                self.n_lb,
+                self.x_lb,
+            )
+        )
 
     def n_clear(self) -> npt.NDArray[np.int64]:
         """Clear pixels with a defined NDVI, per label."""

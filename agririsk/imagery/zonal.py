@@ -397,6 +397,7 @@ def _reduce(
     acc = Accumulator(len(parcels) + 1, use, "blue" in bands)
     res = abs(grid.transform.a)
     halo = int(np.ceil(cloud_buffer_m / res - 1e-9)) if cloud_buffer_m > 0 else 0
+    meta = {b: (item.assets[b].nodata, item.assets[b].scale, item.assets[b].offset) for b in bands}
     n_px = 0
     for win in windows(driver):
         todo = _plan(lr, win)
@@ -409,22 +410,9 @@ def _reduce(
             cloudy = cloud_mask(m, mask_name)
             if cloudy.any():
                 ok &= ~dilate(cloudy, halo)
-            ok = ok[halo:-halo, halo:-halo]
-        ok = ok.ravel()
-        dn = {b: read_like(dss[b], win, grid, same[b], fills[b]).ravel() for b in bands}
-        if pix is not None:
-            ok = ok[pix]
-            dn = {b: a[pix] for b, a in dn.items()}
-        has_data = np.ones(len(ok), dtype=bool)
-        for b in bands:
-            nodata = item.assets[b].nodata
-            if nodata is not None:
-                has_data &= dn[b] != nodata
-        n_px += len(ok)
-        acc.n_data += int(np.count_nonzero(has_data))
-        ok &= has_data
-        refl = {b: _reflectance(dn[b], item.assets[b].scale, item.assets[b].offset) for b in bands}
-        acc.add(refl, ok, local, labels)
+        dn = {b: read_like(dss[b], win, grid, same[b], fills[b]) for b in bands}
+        n_px += len(local)
+        acc.n_data += acc.add_dn(dn, meta, ok, halo, pix, local, labels)
     if n_px and not acc.n_data:
         raise NoDataError(
             f"item {item.id}: every pixel over the parcels is nodata in {red_href} "
@@ -472,10 +460,6 @@ def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, 
         plan = (None if dense else pix.astype(np.int32)), lut[labs], labels
     lr.plans[key] = plan
     return plan
-
-
-def _reflectance(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    return dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
 
 
 def _table(item: SceneItem, parcels: ParcelSet, lr: LabelRaster, acc: Accumulator) -> pd.DataFrame:
