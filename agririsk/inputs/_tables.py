@@ -234,6 +234,44 @@ def duplicate_groups(keys: pd.Series) -> list[list[Any]]:
     return [list(group.index) for _, group in dup.groupby(dup, sort=False)]
 
 
+def skip_duplicates(
+    table: pd.DataFrame,
+    keep: pd.Series,
+    key: str,
+    rows: RowProblems,
+    where: Callable[[Any], str],
+    *,
+    unit: str,
+    compared: Sequence[str] | None = None,
+) -> None:
+    """Report every row whose ``key`` repeats, and mark which copies to skip in ``keep``.
+
+    Identical copies (on ``compared`` columns, default all): the first is kept. Copies that
+    disagree: all are skipped, since nothing tells which one is right.
+
+    Parameters
+    ----------
+    table : the rows read; ``keep`` is its boolean mask of rows still kept (changed in place).
+    key : the id column (``farmer_id``, ``loan_id``, ``station_id``).
+    rows : where the problems go.
+    where : row label -> "row N, id X" for messages.
+    unit : what one row is, for the fix ("farmer", "loan", "station").
+    """
+    cols = list(compared) if compared is not None else list(table.columns)
+    for group in duplicate_groups(table.loc[keep, key]):
+        same = len(table.loc[group, cols].drop_duplicates()) == 1
+        others = ", ".join(row_label(g) for g in group)
+        for i, label in enumerate(group):
+            if same:
+                outcome = "identical copy, the first is kept" if i == 0 else "identical copy skipped"
+            else:
+                outcome = "copies disagree, all skipped"
+            rows.add(f"duplicate {key}", where(label), f"{key} appears {len(group)} times ({others}); {outcome}",
+                     f"keep one row per {unit}")
+            if not same or i > 0:
+                keep[label] = False
+
+
 def format_places(places: Sequence[str], first: int = 5) -> str:
     """``"a, b, c, ..."``: the first few of ``places``."""
     shown = ", ".join(str(p) for p in places[:first])

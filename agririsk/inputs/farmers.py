@@ -15,11 +15,11 @@ import pandas as pd
 from agririsk.inputs._tables import (
     RowProblems,
     as_integers,
-    duplicate_groups,
     parse_booleans,
     parse_numbers,
     read_csv_table,
     row_label,
+    skip_duplicates,
 )
 from agririsk.inputs.report import Report
 
@@ -90,20 +90,7 @@ def read_farmers(path: str | Path, report: Report, *, include_personal: bool = F
         return f"{row_label(label)}, farmer_id {table.at[label, 'farmer_id']}"
 
     compared = [c for c in table.columns if c not in PERSONAL_COLUMNS]
-    for group in duplicate_groups(table["farmer_id"]):
-        copies = table.loc[group, compared]
-        same = len(copies.drop_duplicates()) == 1
-        others = ", ".join(row_label(g) for g in group)
-        for i, label in enumerate(group):
-            if same:
-                outcome = "identical copy, the first is kept" if i == 0 else "identical copy skipped"
-            else:
-                outcome = "copies disagree, all skipped"
-            rows.add("duplicate farmer_id", where(label),
-                     f"farmer_id appears {len(group)} times ({others}); {outcome}",
-                     "keep one row per farmer")
-            if not same or i > 0:
-                keep[label] = False
+    skip_duplicates(table, keep, "farmer_id", rows, where, unit="farmer", compared=compared)
 
     amount, bad = parse_numbers(table["loan_amount"])
     missing_amount = keep & amount.isna() & ~bad

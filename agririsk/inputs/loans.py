@@ -10,11 +10,11 @@ import pandas as pd
 
 from agririsk.inputs._tables import (
     RowProblems,
-    duplicate_groups,
     parse_dates,
     parse_numbers,
     read_csv_table,
     row_label,
+    skip_duplicates,
 )
 from agririsk.inputs.report import Report
 
@@ -71,16 +71,7 @@ def read_loans(
         rows.add_mask(f"empty {column}", empty, where, f"{column} is empty; loan skipped", f"fill in {column}")
         keep &= ~empty
 
-    for group in duplicate_groups(table.loc[keep, "loan_id"]):
-        same = len(table.loc[group].drop_duplicates()) == 1
-        others = ", ".join(row_label(g) for g in group)
-        for i, label in enumerate(group):
-            outcome = ("identical copy, the first is kept" if i == 0 else "identical copy skipped") if same \
-                else "copies disagree, all skipped"
-            rows.add("duplicate loan_id", where(label), f"loan_id appears {len(group)} times ({others}); {outcome}",
-                     "keep one row per loan")
-            if not same or i > 0:
-                keep[label] = False
+    skip_duplicates(table, keep, "loan_id", rows, where, unit="loan")
 
     if farmer_ids is not None:
         known = set(map(str, farmer_ids))

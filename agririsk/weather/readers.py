@@ -20,11 +20,11 @@ import xarray as xr
 from agririsk.errors import InputError, MissingColumnError, MissingFileError
 from agririsk.inputs._tables import (
     RowProblems,
-    duplicate_groups,
     parse_dates,
     parse_numbers,
     read_csv_table,
     row_label,
+    skip_duplicates,
 )
 from agririsk.inputs.report import Report
 from agririsk.weather.qc import STUCK_DAYS, stuck_runs
@@ -86,15 +86,7 @@ def read_stations(path: str | Path, report: Report) -> pd.DataFrame:
     empty = table["station_id"].isna()
     rows.add_mask("empty station_id", empty, where, "station_id is empty; station skipped", "fill in station_id")
     keep &= ~empty
-    for group in duplicate_groups(table.loc[keep, "station_id"]):
-        same = len(table.loc[group].drop_duplicates()) == 1
-        for i, label in enumerate(group):
-            outcome = ("identical copy, the first is kept" if i == 0 else "identical copy skipped") if same \
-                else "copies disagree, all skipped"
-            rows.add("duplicate station_id", where(label), f"station_id appears {len(group)} times; {outcome}",
-                     "keep one row per station")
-            if not same or i > 0:
-                keep[label] = False
+    skip_duplicates(table, keep, "station_id", rows, where, unit="station")
     out = pd.DataFrame({"station_id": table["station_id"].astype(str)}, index=table.index)
     for column, (low, high) in (("lat", (-90.0, 90.0)), ("lon", (-180.0, 180.0))):
         values, _ = parse_numbers(table[column])
