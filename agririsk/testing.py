@@ -514,3 +514,19 @@ def make_equivalence_stac(root: Path) -> TinyStac:
     catalog = img / "catalog.json"
     catalog.write_text(json.dumps({"type": "FeatureCollection", "features": features}, indent=1))
     return TinyStac(catalog, equivalence_parcels().to_crs(4326), list(EQUIVALENCE_ITEMS))
+
+
+def clear_dates(region, until, *, year: int, min_clear: float):  # noqa: ANN001, ANN201
+    """Dates on which each parcel was seen clearly in ``year``, from the workspace cache.
+
+    What the monitoring detectors saw: rows of the parcel series up to ``until`` with
+    ``clear_fraction >= min_clear``, as ``parcel_id``, ``date`` (naive, day precision).
+    """
+    from agririsk.imagery import parcel_series
+    from agririsk.pipeline import load_inputs
+
+    inputs = load_inputs(region, until=until)
+    items = [it for it in inputs.items if it.datetime.year == year]
+    s = parcel_series(items, inputs.parcels, region.default_workspace())
+    s["date"] = pd.to_datetime(s["datetime"]).dt.tz_convert(None).dt.normalize()
+    return s.loc[s["clear_fraction"] >= min_clear, ["parcel_id", "date"]]

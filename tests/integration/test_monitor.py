@@ -24,6 +24,7 @@ import pytest
 from agririsk.monitoring import monitor_region, read_alerts, read_farmer_risk, read_runs
 from agririsk.monitoring.detectors import MIN_CLEAR
 from agririsk.region import Region
+from agririsk.testing import clear_dates
 
 AS_OF = [d.date() for d in pd.date_range("2026-04-20", "2026-10-31", freq="15D")]
 #: truth event → the alert kinds that report it
@@ -59,18 +60,6 @@ def _alerts(db: Path) -> pd.DataFrame:
         con.close()
 
 
-def _clear_dates(region: Region) -> pd.DataFrame:
-    """Clear acquisition dates per parcel from the workspace cache (what the detectors saw)."""
-    from agririsk.imagery import parcel_series
-    from agririsk.pipeline import load_inputs
-
-    inputs = load_inputs(region, until=AS_OF[-1])
-    items = [it for it in inputs.items if it.datetime.year == 2026]
-    s = parcel_series(items, inputs.parcels, region.default_workspace())
-    s["date"] = pd.to_datetime(s["datetime"]).dt.tz_convert(None).dt.normalize()
-    return s.loc[s["clear_fraction"] >= MIN_CLEAR, ["parcel_id", "date"]]
-
-
 def test_monitor__every_run_succeeds_and_is_recorded(season_run):
     region, db, summaries, truth = season_run
     runs = read_runs(db)
@@ -86,7 +75,7 @@ def test_monitor__planted_events_detected(season_run):
     region, db, summaries, truth = season_run
     alerts = read_alerts(db)
     ok_crop = truth.index[truth["crop_mismatch"] == 0]
-    clear = _clear_dates(region)
+    clear = clear_dates(region, AS_OF[-1], year=2026, min_clear=MIN_CLEAR)
     print(
         "\nkind           truth  alerts  hits  recall  precision  delays (run date - event, days; bound)"
     )

@@ -22,6 +22,7 @@ import pytest
 from agririsk.monitoring import monitor_region, read_alerts
 from agririsk.monitoring.detectors import MIN_CLEAR
 from agririsk.region import Region
+from agririsk.testing import clear_dates
 
 pytestmark = pytest.mark.slow  # ~40 s: generating the region is most of it
 
@@ -51,17 +52,6 @@ def hail_season(tmp_path_factory):
     return region, alerts, truth
 
 
-def _clear_dates(region: Region) -> pd.DataFrame:
-    from agririsk.imagery import parcel_series
-    from agririsk.pipeline import load_inputs
-
-    inputs = load_inputs(region, until=AS_OF[-1])
-    items = [it for it in inputs.items if it.datetime.year == 2026]
-    s = parcel_series(items, inputs.parcels, region.default_workspace())
-    s["date"] = pd.to_datetime(s["datetime"]).dt.tz_convert(None).dt.normalize()
-    return s.loc[s["clear_fraction"] >= MIN_CLEAR, ["parcel_id", "date"]]
-
-
 def test_monitor_hail__hit_parcels_get_crop_failure(hail_season):
     region, alerts, truth = hail_season
     hail = set(truth.index[truth["event"] == "hail"])
@@ -86,7 +76,7 @@ def test_monitor_hail__hit_parcels_get_crop_failure(hail_season):
 def test_monitor_hail__first_detection_by_second_clear_view(hail_season):
     """Opened no later than the first run after the first clear view after the event + one."""
     region, alerts, truth = hail_season
-    clear = _clear_dates(region)
+    clear = clear_dates(region, AS_OF[-1], year=2026, min_clear=MIN_CLEAR)
     failure = alerts[alerts["kind"] == "crop_failure"]
     delays = []
     for pid in sorted(set(truth.index[truth["event"] == "hail"]) & set(failure["parcel_id"])):
