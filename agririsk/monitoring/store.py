@@ -235,36 +235,31 @@ def read_alerts(db: str | Path, *, status: str | None = None) -> pd.DataFrame:
         raise AgririskError(
             f"{db}: no monitoring store here; run 'agririsk monitor REGION.toml --db {db}' first."
         )
+    query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
+    args: tuple[str, ...] = ()
+    if status is not None:
+        query += " WHERE status = ?"
+        args = (status,)
+    return _read(db, query + " ORDER BY parcel_id, kind, first_detected", args)
+
+
+def _read(db: str | Path, query: str, params: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Run one read-only query on the store and close it."""
     con = connect(db)
     try:
-        query = f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts"
-        args: tuple[str, ...] = ()
-        if status is not None:
-            query += " WHERE status = ?"
-            args = (status,)
-        return pd.read_sql_query(
-            query + " ORDER BY parcel_id, kind, first_detected", con, params=args
-        )
+        return pd.read_sql_query(query, con, params=params)
     finally:
         con.close()
 
 
 def read_farmer_risk(db: str | Path) -> pd.DataFrame:
     """The post-loan risk per farmer written by the latest successful run."""
-    con = connect(db)
-    try:
-        return pd.read_sql_query("SELECT * FROM farmer_risk ORDER BY farmer_id", con)
-    finally:
-        con.close()
+    return _read(db, "SELECT * FROM farmer_risk ORDER BY farmer_id")
 
 
 def read_runs(db: str | Path) -> pd.DataFrame:
     """Every run recorded in the store."""
-    con = connect(db)
-    try:
-        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", con)
-    finally:
-        con.close()
+    return _read(db, "SELECT * FROM runs ORDER BY run_id")
 
 
 def now_iso() -> str:
