@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agririsk.parallel import Parallel
 
 WORKSPACE_HELP = (
     "cached per-item results, fitted models and run records (default: .agririsk/ beside region.toml); "
@@ -35,3 +39,36 @@ def add_region_options(parser: argparse.ArgumentParser, *, workspace_help: str =
     """``REGION.toml`` and ``--workspace``, which every command reading a region takes (CONTRACTS.md §8)."""
     parser.add_argument("region", type=Path, metavar="REGION.toml", help="the region file (CONTRACTS.md §1)")
     parser.add_argument("--workspace", type=Path, metavar="DIR", help=workspace_help)
+
+
+def add_parallel_options(
+    parser: argparse.ArgumentParser,
+    *,
+    workers_help: str = "processes for the imagery reduction on this machine (default 1)",
+) -> None:
+    """``--workers N | --scheduler ADDRESS`` (CONTRACTS.md §8), mutually exclusive."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=positive_int, default=1, metavar="N", help=workers_help)
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the imagery reduction on a running Dask cluster, e.g. tcp://10.0.0.5:8786; its "
+        "workers must see the region's files and the workspace at the same paths "
+        "(docs/scaling.md; needs pip install 'agririsk[cluster]')",
+    )
+
+
+def parallel_from_args(args: argparse.Namespace) -> int | Parallel:
+    """Where the item tasks run, from ``--workers`` / ``--scheduler``.
+
+    A scheduler is contacted once here, so that a wrong address fails in seconds, before
+    any work, with :class:`agririsk.parallel.SchedulerError` (exit code 1).
+    """
+    scheduler = getattr(args, "scheduler", None)
+    if not scheduler:
+        return int(getattr(args, "workers", 1) or 1)
+    from agririsk.parallel import Parallel
+
+    where = Parallel.cluster(scheduler)
+    where.check()
+    return where

@@ -458,7 +458,7 @@ def _eq_scene(epsg: int, res: float) -> tuple[dict[str, np.ndarray], Affine, np.
     cloud = (x - cx) ** 2 + (y - cy) ** 2 < r * r
     for b, val in CLOUD.items():
         bands[b][cloud] = val
-    return bands, transform, cloud
+    return bands, transform, np.asarray(cloud, dtype=bool)
 
 
 def make_equivalence_stac(root: Path) -> TinyStac:

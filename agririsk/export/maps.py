@@ -91,6 +91,7 @@ def render_risk_png(
         map beside the grades (under opaque grade fills it could not be seen).
     condition_label : the inset's title (e.g. the acquisition date).
     """
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import FancyArrow, Patch, Rectangle
@@ -101,7 +102,7 @@ def render_risk_png(
     fig.subplots_adjust(left=0.04, right=0.74, top=0.9, bottom=0.05)
     grades = data["grade"].fillna("").astype(str)
     data.plot(ax=ax, color=[GRADE_COLOURS.get(g, "#bdbdbd") for g in grades], edgecolor="#333333", linewidth=0.4, zorder=2)
-    legend = [Patch(facecolor=GRADE_COLOURS[g], edgecolor="#333333", label=GRADE_LABELS[g])
+    legend: list[Artist] = [Patch(facecolor=GRADE_COLOURS[g], edgecolor="#333333", label=GRADE_LABELS[g])
               for g in ["A", "B", "C", "D", "E", ""] if (grades == g).any() or g != ""]
     if "open_alerts" in data and (data["open_alerts"] > 0).any():
         pts = data[data["open_alerts"] > 0].geometry.representative_point()

@@ -5,6 +5,12 @@ Each item's per-parcel table is written to
 where ``key`` hashes the parcel set (ids + geometry WKB + CRS) and
 :data:`~agririsk.imagery.zonal.ALGORITHM_VERSION`. A rerun reads those files and opens
 no raster; a killed run keeps every item it finished.
+
+Each item is one task (:func:`agririsk.parallel.run_tasks`): in this process, in a local
+process pool or on a Dask cluster. The parcel set is sent once per worker; the worker
+reduces the item, writes its cache file and returns the table. The label raster of the
+first item's grid is built here before the tasks start, so workers that share the
+workspace read it instead of each rasterizing the parcels.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,8 +32,16 @@ from rasterio.errors import RasterioError
 from agririsk.errors import AgririskError, CRSMismatchError, NoDataError
 from agririsk.imagery.stac import SceneItem
 from agririsk.imagery.stats import COLUMNS, INDICES
-from agririsk.imagery.zonal import CLOUD_BUFFER_M, Grid, LabelCache, ParcelSet, zonal_item
+from agririsk.imagery.zonal import (
+    CLOUD_BUFFER_M,
+    Grid,
+    LabelCache,
+    LabelRaster,
+    ParcelSet,
+    zonal_item,
+)
 from agririsk.inputs.report import Report
+from agririsk.parallel import Parallel, TaskFailed, run_tasks
 
 __all__ = ["parcel_series", "item_cache_path", "options_key"]
 
@@ -37,6 +51,16 @@ Progress = Callable[[int, int], None]
 
 #: Errors that make one item unusable without sinking the run.
 _ITEM_ERRORS = (RasterioError, AgririskError, OSError, ValueError)
+#: What to do about an item skipped for each cause (the counter is ``imagery.items_<cause>``).
+_FIX = {
+    "unreadable": "Check the asset exists and is a readable GeoTIFF; rerun to retry.",
+    "bad_crs": "Fix the CRS of the GeoTIFF or of the item; rerun to retry.",
+    "nodata": "Drop the item from the catalog (nothing was acquired over the parcels).",
+    "error": "An unexpected failure (likely a bug, or a worker's environment): rerun to retry; "
+    "if it repeats, run with -vv (or look at the worker's log) and report it.",
+    "lost_worker": "Give the workers more memory (fewer --workers on this machine, or "
+    "dask worker --memory-limit on a cluster); rerun to retry.",
+}
 
 
 def item_cache_path(workspace: Path, item_id: str, key: str) -> Path:
@@ -52,7 +76,7 @@ def parcel_series(
     parcels: gpd.GeoDataFrame,
     workspace: Path,
     *,
-    workers: int = 1,
+    workers: int | Parallel = 1,
     progress: Progress | None = None,
     report: Report | None = None,
     indices: tuple[str, ...] = INDICES,
@@ -65,14 +89,20 @@ def parcel_series(
     items : scenes from :func:`~agririsk.imagery.stac.load_items`.
     parcels : one row per field with ``parcel_id`` and geometry, any CRS.
     workspace : region workspace; per-item tables go to ``items/``, label rasters to ``labels/``.
-    workers : processes reducing items in parallel; results are identical for any value.
+    workers : where the item tasks run: a number of local processes, or a
+        :class:`~agririsk.parallel.Parallel` (e.g. ``Parallel.cluster("tcp://host:8786")``
+        for a Dask cluster whose workers see ``workspace`` and the assets at the same
+        paths). Results are identical for any value.
     progress : called as ``progress(done, total)`` after each item (cached ones included).
     report : an item whose assets cannot be read (missing, truncated, not a GeoTIFF),
         whose raster CRS contradicts the item, or which is all nodata over the parcels is
         reported as a warning naming the item and skipped (not cached, so a rerun
         retries it). Counters: ``imagery.items_computed``, ``imagery.items_cached``,
         ``imagery.items_failed`` and, per cause, ``imagery.items_unreadable``,
-        ``imagery.items_bad_crs``, ``imagery.items_nodata``.
+        ``imagery.items_bad_crs``, ``imagery.items_nodata``. An item whose task raised
+        anything else (``imagery.items_error``) or whose worker died on every retry
+        (``imagery.items_lost_worker``) is reported and skipped the same way; the run
+        goes on and no partial cache file is left (writes are atomic).
     indices : indices to reduce (``ndvi evi ndmi ndwi``); fewer indices read fewer bands.
     cloud_buffer_m : buffer around clouds and shadows in metres (0 = none).
 
@@ -107,17 +137,14 @@ def parcel_series(
         else:
             todo.append(item)
 
-    def finished(item: SceneItem, result: pd.DataFrame | tuple[str, str]) -> None:
+    def finished(item: SceneItem, result: pd.DataFrame | tuple[str, str] | TaskFailed) -> None:
         nonlocal done
         done += 1
+        if isinstance(result, TaskFailed):
+            result = result.cause, result.text
         if isinstance(result, tuple):
             cause, text = result
-            fix = {
-                "unreadable": "Check the asset exists and is a readable GeoTIFF; rerun to retry.",
-                "bad_crs": "Fix the CRS of the GeoTIFF or of the item; rerun to retry.",
-                "nodata": "Drop the item from the catalog (nothing was acquired over the parcels).",
-            }[cause]
-            report.warning(item.assets["red"].href, item.id, f"item skipped: {text}", fix)
+            report.warning(item.assets["red"].href, item.id, f"item skipped: {text}", _FIX[cause])
             report.count("imagery.items_failed")
             report.count(f"imagery.items_{cause}")
         else:
@@ -126,20 +153,29 @@ def parcel_series(
         if progress:
             progress(done, total)
 
-    if workers <= 1 or len(todo) <= 1:
-        cache = LabelCache(pset, workspace)
-        for item in todo:
-            finished(item, _compute(item, cache, workspace, key, options))
-    else:
+    where = Parallel.of(workers)
+    job = _Job(_RecentLabels(pset, workspace), workspace, key, options)
+    todo.sort(key=_grid_hint)  # items of one tile next to each other: label rasters are reused
+    if todo:
+        logger.info(
+            "imagery: %d items, %d cached, %d to reduce on %s",
+            total, total - len(todo), len(todo), where.describe(),
+        )
+    if todo and not where.is_local and len(todo) > 1:
         _prime_labels(todo[0], LabelCache(pset, workspace))
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)),
-            initializer=_init_worker,
-            initargs=(pset, workspace, key, options),
-        ) as pool:
-            futures = {pool.submit(_worker_compute, item): item for item in todo}
-            for fut in as_completed(futures):
-                finished(futures[fut], fut.result())
+    names = [item.id for item in todo]
+    unshared = 0
+    for i, result in run_tasks(_reduce_item, job, todo, where, names=names):
+        if isinstance(result, pd.DataFrame):
+            unshared += _ensure_cached(item_cache_path(workspace, todo[i].id, key), result)
+        finished(todo[i], result)
+    if unshared:
+        logger.warning(
+            "%d items' cache files written by the workers are not visible in %s: the workspace "
+            "is not on a filesystem the workers share with this machine. They were written "
+            "here instead; see docs/scaling.md.",
+            unshared, workspace / "items",
+        )
 
     ordered = [frames[i.id] for i in items if i.id in frames and len(frames[i.id])]
     if not ordered:
@@ -229,21 +265,58 @@ def _write_cache(path: Path, table: pd.DataFrame) -> None:
             os.unlink(tmp)
 
 
-# --------------------------------------------------------------------------- worker processes
-
-_WORKER: dict[str, object] = {}  # per worker process: its label cache and workspace
+# --------------------------------------------------------------------------- item tasks
 
 
-def _init_worker(
-    pset: ParcelSet, workspace: Path, key: str, options: tuple[tuple[str, ...], float]
-) -> None:
-    _WORKER["cache"] = LabelCache(pset, workspace)
-    _WORKER["args"] = (workspace, key, options)
+@dataclass(frozen=True)
+class _Job:
+    """What every item task shares; sent once per worker (see :mod:`agririsk.parallel`).
+
+    ``cache`` keeps, in each worker, the label rasters it has read from the workspace.
+    """
+
+    cache: LabelCache
+    workspace: Path
+    key: str
+    options: tuple[tuple[str, ...], float]
 
 
-def _worker_compute(item: SceneItem) -> pd.DataFrame | tuple[str, str]:
-    cache = _WORKER["cache"]
-    assert isinstance(cache, LabelCache)
-    args = _WORKER["args"]
-    assert isinstance(args, tuple)
-    return _compute(item, cache, *args)
+@dataclass
+class _RecentLabels(LabelCache):
+    """A :class:`LabelCache` that keeps only the ``keep`` grids used last in memory.
+
+    A worker that reduces items of many tiles (a cluster run over a large area) would
+    otherwise hold every tile's label raster and window plans at once; the others are
+    read back from the workspace when needed again.
+    """
+
+    keep: int = 2
+
+    def get(self, grid: Grid) -> LabelRaster:
+        lr = super().get(grid)
+        memory = self._memory
+        memory[grid.key] = memory.pop(grid.key)  # most recently used last
+        while len(memory) > self.keep:
+            del memory[next(iter(memory))]
+        return lr
+
+
+def _grid_hint(item: SceneItem) -> tuple[int, float, float, str]:
+    """Sort key that puts items of the same tile (CRS and footprint) side by side."""
+    if item.footprint is None:
+        return (item.epsg or 0, 0.0, 0.0, item.id)
+    c = item.footprint.centroid
+    return (item.epsg or 0, round(c.x, 1), round(c.y, 1), item.datetime.isoformat())
+
+
+def _reduce_item(job: _Job, item: SceneItem) -> pd.DataFrame | tuple[str, str]:
+    """One item task: reduce ``item`` and write its cache file (runs in a worker)."""
+    return _compute(item, job.cache, job.workspace, job.key, job.options)
+
+
+def _ensure_cached(path: Path, table: pd.DataFrame) -> bool:
+    """Write the item's table here when its worker's write is not visible; True if it was not."""
+    if path.is_file():
+        return False
+    _write_cache(path, table)
+    return True
