@@ -3,6 +3,16 @@
 Default is caused, not labelled: revenue on the TRUE area against the loan, the
 farmer's credit history and skill, and the mitigants (insurance, cooperative,
 irrigation) set a logit probability; the outcome is one Bernoulli draw from it.
+
+Two oracle probabilities are written to the truth (neither changes a draw):
+
+- ``oracle_pd``: the probability the outcome was drawn from. It contains the season's
+  realised weather and field events (through the revenue shortfall), so it is a ceiling
+  no pre-loan score can reach.
+- ``oracle_pd_preseason``: the best probability anyone could state at season start,
+  knowing every hidden trait but not the season's weather and events
+  (:func:`preseason_pd` over :func:`climate_shortfall_draws`: the same farms and crops
+  re-simulated under 12 fresh weather years). This is the yardstick of a pre-loan score.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from agririsk.sample import _seasons, _weather
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +38,9 @@ COEF = {
     "irrigated": -0.4,
 }
 TARGET_DEFAULT_RATE = 0.10
+#: fresh weather replicates of the pre-season oracle: each re-draws the generator's four
+#: season types (the planted scenarios of 2023-2026) with new daily weather and events
+CLIMATE_REPLICATES = 3
 
 _SURNAMES = (
     "Wang Li Zhang Liu Chen Yang Zhao Huang Zhou Wu Xu Sun Hu Zhu Gao Lin He Guo Ma Luo "
@@ -142,12 +157,135 @@ def default_logit(
     )
 
 
+def climate_shortfall_draws(
+    rng: np.random.Generator,
+    *,
+    fields: pd.DataFrame,
+    crops_by_season: dict[int, np.ndarray],
+    crops: pd.DataFrame,
+    stations: pd.DataFrame,
+    skill: np.ndarray,
+    irrigated: np.ndarray,
+    extent_m: float,
+    parcel_farmer: np.ndarray,
+    true_area: np.ndarray,
+    n_farmers: int,
+    replicates: int = CLIMATE_REPLICATES,
+) -> dict[int, np.ndarray]:
+    """Each farm's revenue shortfall under many climate years, for each season's crops.
+
+    Parameters
+    ----------
+    rng : a stream of its own (the draws must not disturb any other component).
+    fields : the parcels' field rows (``x_m, y_m, station_id, soil_quality, taw_mm,
+        dist_water_m``), one per parcel in parcel order.
+    crops_by_season : true crop of each parcel per season.
+    crops : crops.csv table.
+    stations : station table.
+    skill, irrigated : the parcel's farmer's skill and irrigation.
+    extent_m : side of the region (hail storm rate).
+    parcel_farmer, true_area : farmer index and true area (ha) of each parcel.
+    n_farmers : number of farmers.
+    replicates : fresh weather series; each holds one year of every season type.
+
+    Returns
+    -------
+    season -> (replicates x season types, n_farmers) shortfalls
+    ``clip(1 - revenue / expected revenue, 0, 1)``.
+
+    Notes
+    -----
+    The generator's weather of a year is its WGEN climate plus that year's planted scenario
+    (``_weather.SCENARIOS``: a heat wave, a summer drought, a wet summer, a dry spring with
+    heat). Before a season nobody knows which kind of season is coming, nor its daily
+    weather and field events. So each replicate re-simulates the weather of all season
+    types with new random numbers, and the same yield model as the realised seasons
+    (``_seasons.simulate_seasons``: water balance, heat, skill and soil potential, field
+    events) is run on the season's true crops under each of them: the draws carry
+    everything known before a season (the farm's fields, soil, skill, irrigation, flood
+    exposure, crop, the kinds of season the climate brings, each equally likely) and
+    nothing of how the season turned out.
+    """
+    types = sorted(_weather.SCENARIOS)
+    f = fields.reset_index(drop=True)
+    cp_by_season = {s: np.asarray(c, dtype=object) for s, c in crops_by_season.items()}
+    ry: dict[int, list[np.ndarray]] = {s: [] for s in cp_by_season}
+    for _ in range(replicates):
+        daily = _weather.simulate_weather(rng, stations, f"{types[0]}-01-01", f"{types[-1]}-12-31")
+        for season, crop_names in cp_by_season.items():
+            sim = _seasons.simulate_seasons(
+                rng, f, dict.fromkeys(types, crop_names), crops, daily, stations, skill, irrigated,
+                extent_m,
+            )
+            ry[season].append(sim["relative_yield"].to_numpy(float).reshape(len(types), len(f)))
+    out = {}
+    for season, crop_names in cp_by_season.items():
+        cp = crops.loc[crop_names]
+        value = true_area * cp["yield_t_ha"].to_numpy() * cp["price_per_t"].to_numpy()
+        expected = np.bincount(parcel_farmer, weights=value, minlength=n_farmers)
+        revenue = np.stack(
+            [
+                np.bincount(parcel_farmer, weights=value * r, minlength=n_farmers)
+                for r in np.concatenate(ry[season])
+            ]
+        )
+        out[season] = np.clip(1 - revenue / np.maximum(expected, 1.0), 0, 1)
+    return out
+
+
+def preseason_pd(
+    a: float,
+    shortfall_draws: np.ndarray,
+    burden: np.ndarray,
+    prior_defaults: np.ndarray,
+    skill: np.ndarray,
+    insured: np.ndarray,
+    coop: np.ndarray,
+    irrigated: np.ndarray,
+) -> np.ndarray:
+    """Pre-season oracle probability of default: E[sigmoid(z)] over the season's shortfall.
+
+    Parameters
+    ----------
+    a : the calibrated intercept of :func:`default_logit`.
+    shortfall_draws : (k, n) draws of each farm's revenue shortfall under the region's
+        climate (NaN where a draw is missing), from :func:`climate_shortfall_draws`.
+    burden, prior_defaults, skill, insured, coop, irrigated : as in :func:`default_logit`,
+        all known before the season starts.
+
+    Returns
+    -------
+    (n,) probabilities.
+
+    Notes
+    -----
+    At season start everything in ``z`` is known except the shortfall, which the season's
+    weather and field events decide. The oracle averages the default probability over
+    draws of the farm's shortfall:
+
+        p_pre = (1/k) sum_j sigmoid(z_known + b_shortfall * shortfall_j)
+
+    a Monte Carlo estimate of E[sigmoid(z) | everything known at season start] (k = 12
+    weather years by default; its Monte Carlo error is small next to the Bernoulli noise of
+    the outcomes).
+    """
+    known = default_logit(
+        a, np.zeros_like(burden), burden, prior_defaults, skill, insured, coop, irrigated
+    )
+    p = 1 / (1 + np.exp(-(known[None, :] + COEF["shortfall"] * shortfall_draws)))
+    p = np.where(np.isfinite(shortfall_draws), p, np.nan)
+    counts = np.isfinite(p).sum(axis=0)
+    fallback = 1 / (1 + np.exp(-known))  # no draw at all: no shortfall expected
+    return np.where(counts > 0, np.nansum(p, axis=0) / np.maximum(counts, 1), fallback)
+
+
 def simulate_loans(
     rng: np.random.Generator,
     farmers: pd.DataFrame,
     farm_seasons: pd.DataFrame,
     past_years: list[int],
     current_year: int,
+    shortfall_draws: dict[int, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, float]:
     """Loans of every season with their oracle probability and outcome.
 
@@ -158,13 +296,19 @@ def simulate_loans(
         expected_revenue, revenue`` (revenue on the true area, currency units).
     past_years, current_year : seasons; in each past season a farmer not new to the bank
         borrows with probability 0.8 (about 60 % of all farmers), in the current one all apply.
+    shortfall_draws : per season, (k, n farmers) shortfalls under climate draws
+        (:func:`climate_shortfall_draws`) for ``oracle_pd_preseason``; without them the
+        farm's shortfalls in the other seasons serve as (fewer, cruder) draws.
 
     Returns
     -------
     (loans table, calibrated intercept ``a``). The intercept is set by bisection so the
     portfolio default rate (all loans, all seasons) is ``TARGET_DEFAULT_RATE``; the
     uniforms of the Bernoulli draws are fixed first (common random numbers), so the
-    realised rate is monotone in ``a`` and the result deterministic.
+    realised rate is monotone in ``a`` and the result deterministic. Each loan carries
+    ``oracle_pd`` (the probability its outcome was drawn from) and
+    ``oracle_pd_preseason`` (:func:`preseason_pd`, computed after the draws; it consumes
+    no random numbers of ``rng``).
     """
     n = len(farmers)
     years = [*past_years, current_year]
@@ -211,9 +355,16 @@ def simulate_loans(
             hi = mid
     a = (lo + hi) / 2
     _, rows = run(a)
+    all_shortfalls = {y: rows[y][2] for y in years}
     out = []
     for y in years:
         exp_rev, rev, shortfall, burden, p, d, prior = rows[y]
+        if shortfall_draws is not None:
+            draws = shortfall_draws[y]
+        else:
+            others = [all_shortfalls[o] for o in years if o != y]
+            draws = np.stack(others) if others else np.full((1, n), np.nan)
+        p_pre = preseason_pd(a, draws, burden, prior, skill, ins, coop, irr)
         b = borrow[y]
         out.append(
             pd.DataFrame(
@@ -228,6 +379,7 @@ def simulate_loans(
                     "burden": np.round(burden[b], 4),
                     "prior_defaults": prior[b].astype(int),
                     "oracle_pd": np.round(p[b], 5),
+                    "oracle_pd_preseason": np.round(p_pre[b], 5),
                     "defaulted": d[b].astype(int),
                 }
             )

@@ -207,8 +207,22 @@ def make_sample_region(
     farm_seasons = ps.groupby(["season", "farmer"], as_index=False)[
         ["expected_revenue", "revenue", "cost_declared"]
     ].sum()
+    # Pre-season oracle: the same farms and crops under climate years (own stream, no draw changes).
+    shortfall_draws = _finance.climate_shortfall_draws(
+        _rng(seed, "preseason-climate"),
+        fields=fields.loc[parcel_fields],
+        crops_by_season={y: crops_by_year[y][parcel_fields] for y in years},
+        crops=crops,
+        stations=stations,
+        skill=field_skill[parcel_fields],
+        irrigated=field_irr[parcel_fields],
+        extent_m=size * 10.0,
+        parcel_farmer=pf,
+        true_area=true_area,
+        n_farmers=len(ftab),
+    )
     loans, intercept = _finance.simulate_loans(
-        _rng(seed, "loans"), ftab, farm_seasons, PAST_YEARS, CURRENT_YEAR
+        _rng(seed, "loans"), ftab, farm_seasons, PAST_YEARS, CURRENT_YEAR, shortfall_draws
     )
 
     # ---- product inputs ----

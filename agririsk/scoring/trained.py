@@ -111,7 +111,9 @@ class TrainedScorecard(ExpertScorecard):
 
     def check_features(self, X: pd.DataFrame) -> None:
         """Refuse features that do not match those the model was trained on."""
-        missing = [f.feature for f in self.factors if f.feature not in X]
+        missing = [
+            c for f in self.factors if not (f.optional and f.feature not in X) for c in (f.feature, *f.context) if c not in X
+        ]
         if missing:
             raise ModelFileError(
                 f"the model needs features {missing} that this agririsk does not compute; "
@@ -145,12 +147,17 @@ def _factor_to_dict(f: Factor) -> dict[str, Any]:
         "bands": [[None if math.isinf(b.upper) else b.upper, b.weight, b.reason] for b in f.bands],
         "missing_weight": f.missing_weight,
         "missing_reason": f.missing_reason,
+        "context": list(f.context),
+        "optional": f.optional,
     }
 
 
 def _factor_from_dict(d: dict[str, Any]) -> Factor:
     bands = tuple(Band(math.inf if u is None else float(u), float(w), r) for u, w, r in d["bands"])
-    return Factor(str(d["name"]), str(d["feature"]), bands, float(d["missing_weight"]), d["missing_reason"])
+    return Factor(
+        str(d["name"]), str(d["feature"]), bands, float(d["missing_weight"]), d["missing_reason"],
+        tuple(str(c) for c in d.get("context", ())), bool(d.get("optional", False)),
+    )
 
 
 def _digest(body: dict[str, Any]) -> str:

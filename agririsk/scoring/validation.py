@@ -12,7 +12,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
 from agririsk.scoring.scorecard import grade_of
 
-__all__ = ["discrimination", "calibration_by_grade", "psi", "psi_table"]
+__all__ = ["discrimination", "calibration_by_grade", "lift_share", "by_credit_history", "psi", "psi_table"]
 
 
 def discrimination(y: np.ndarray, pd_: np.ndarray) -> dict[str, float]:
@@ -40,6 +40,33 @@ def calibration_by_grade(y: np.ndarray, pd_: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {"loans": g.size(), "predicted": g["pd"].mean(), "observed": g["y"].mean()}
     ).assign(difference=lambda d: d["observed"] - d["predicted"]).round(4)
+
+
+def lift_share(auc: float, reference_auc: float) -> float:
+    """Share of a reference model's lift over chance that a model achieves.
+
+    Notes
+    -----
+    ``(AUC − 0.5) / (AUC_ref − 0.5)``; NaN when the reference has no lift.
+    """
+    if not np.isfinite(auc) or not np.isfinite(reference_auc) or reference_auc <= 0.5:
+        return float("nan")
+    return float((auc - 0.5) / (reference_auc - 0.5))
+
+
+def by_credit_history(y: np.ndarray, pd_: np.ndarray, thin_file: np.ndarray) -> dict[str, dict[str, float]]:
+    """:func:`discrimination` separately for farmers with and without (thin file) credit history.
+
+    Returns
+    -------
+    ``{"with_history": {...}, "thin_file": {...}}``, each with ``n``, ``defaults``,
+    ``default_rate``, ``mean_pd``, ``auc``, ``gini``, ``ks``, ``brier`` (NaN AUC for a
+    group holding a single outcome class).
+    """
+    y = np.asarray(y, dtype=int)
+    p = np.asarray(pd_, dtype=float)
+    thin = np.asarray(thin_file, dtype=bool)
+    return {"with_history": discrimination(y[~thin], p[~thin]), "thin_file": discrimination(y[thin], p[thin])}
 
 
 def psi(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:

@@ -33,8 +33,11 @@ def region(tmp_path_factory):
     real = _seasons.simulate_seasons
 
     def capture(*args, **kwargs):
-        captured["seasons"] = real(*args, **kwargs)
-        return captured["seasons"]
+        # the first call simulates the realised seasons; later ones are the pre-season
+        # oracle's draws under fresh weather (_finance.climate_shortfall_draws)
+        result = real(*args, **kwargs)
+        captured.setdefault("seasons", result)
+        return result
 
     with mock.patch.object(_seasons, "simulate_seasons", capture):
         make_sample_region(out, seed=0, n_parcels=80, size=256)

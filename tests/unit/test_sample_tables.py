@@ -92,6 +92,39 @@ def test_simulate_loans__calibrated_to_target_rate():
     assert loans["oracle_pd"].between(0, 1).all()
 
 
+def test_preseason_pd__mean_over_draws_and_fallback():
+    burden, prior, skill = np.array([0.8, 0.8]), np.zeros(2), np.zeros(2)
+    flags = np.zeros(2)
+    draws = np.array([[0.0, np.nan], [0.5, np.nan]])  # farmer 1 has no draw at all
+    p = _finance.preseason_pd(-3.0, draws, burden, prior, skill, flags, flags, flags)
+    known = _finance.default_logit(-3.0, np.zeros(2), burden, prior, skill, flags, flags, flags)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    expected0 = (sig(known[0]) + sig(known[0] + _finance.COEF["shortfall"] * 0.5)) / 2
+    assert p[0] == pytest.approx(expected0)
+    assert p[1] == pytest.approx(sig(known[1]))  # no shortfall expected
+    # Jensen: averaging over the shortfall is not the pd of the average shortfall
+    assert p[0] != pytest.approx(sig(known[0] + _finance.COEF["shortfall"] * 0.25))
+
+
+def test_simulate_loans__preseason_oracle_does_not_change_the_draws():
+    rng = np.random.default_rng(3)
+    farmers = _finance.make_farmers(rng, 600, rng.random(600) < 0.1).table
+    nf = len(farmers)
+    rows = []
+    for y in (2023, 2024, 2025, 2026):
+        exp = rng.uniform(5e4, 3e5, nf)
+        rows.append(pd.DataFrame({"season": y, "farmer": np.arange(nf), "expected_revenue": exp,
+                                  "revenue": exp * np.clip(rng.normal(0.9, 0.2, nf), 0, 1.3),
+                                  "cost_declared": exp * 0.5}))
+    fs = pd.concat(rows)
+    draws = {y: np.clip(rng.normal(0.1, 0.15, (12, nf)), 0, 1) for y in (2023, 2024, 2025, 2026)}
+    a, _ = _finance.simulate_loans(np.random.default_rng(9), farmers, fs, [2023, 2024, 2025], 2026)
+    b, _ = _finance.simulate_loans(np.random.default_rng(9), farmers, fs, [2023, 2024, 2025], 2026, draws)
+    pd.testing.assert_frame_equal(a.drop(columns="oracle_pd_preseason"), b.drop(columns="oracle_pd_preseason"))
+    assert b["oracle_pd_preseason"].between(0, 1).all()
+    assert not np.allclose(a["oracle_pd_preseason"], b["oracle_pd_preseason"])
+
+
 def test_make_sample_region__same_seed_same_bytes(tmp_path):
     a = make_sample_region(tmp_path / "a", seed=11, n_parcels=12, size=64).parent
     b = make_sample_region(tmp_path / "b", seed=11, n_parcels=12, size=64).parent
