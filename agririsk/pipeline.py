@@ -17,11 +17,20 @@ import numpy as np
 import pandas as pd
 
 from agririsk.crop_models import season_table
+from agririsk.crop_models.croptype import MIN_CLEAR_VIEWS
+from agririsk.crop_models.declared import crop_checks
+from agririsk.crop_models.smoothing import MARGIN_DAYS as CROPTYPE_MARGIN_DAYS
 from agririsk.errors import AgririskError, NoDataError
 from agririsk.imagery import SceneItem, load_items, parcel_series
 from agririsk.inputs import Report, read_farmers, read_loans, read_parcels
+from agririsk.parallel import Parallel
 from agririsk.region import Region, Season
-from agririsk.scoring.features import WEATHER_FEATURES, farm_features, mapped_area_ha
+from agririsk.scoring.features import (
+    WEATHER_FEATURES,
+    crop_check_features,
+    farm_features,
+    mapped_area_ha,
+)
 from agririsk.scoring.scorecard import ExpertScorecard, grade_of, pd_to_score
 from agririsk.scoring.trained import TrainedScorecard
 from agririsk.weather.exposure import farm_weather_history, weather_exposure
@@ -58,6 +67,9 @@ class ScoreRun:
     items_used: int
     report: Report
     parcel_seasons: pd.DataFrame = field(repr=False)
+    #: the financed season's crop identification per parcel (``crop_checks``), None when
+    #: the season was not classified (as of its start, or too few images yet)
+    parcel_crops: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def past_seasons(season: Season, as_of: dt.date, items: list[SceneItem], *, max_back: int = MAX_PAST_SEASONS) -> list[Season]:
@@ -120,6 +132,7 @@ class Evidence:
     parcel_seasons: pd.DataFrame
     seasons: list[Season]
     items_used: int
+    crop_table: pd.DataFrame | None = None
 
 
 def load_inputs(region: Region, *, until: dt.date, report: Report | None = None) -> RegionInputs:
@@ -143,7 +156,7 @@ def gather_evidence(
     workspace: Path,
     farmers: pd.DataFrame | None = None,
     credit_history: pd.DataFrame | None = None,
-    workers: int = 1,
+    workers: int | Parallel = 1,
     progress: Progress | None = None,
 ) -> Evidence:
     """Farm features and data quality for ``season`` from the imagery acquired by ``as_of``.
@@ -158,27 +171,70 @@ def gather_evidence(
     farmers : the farmer rows to describe (default ``inputs.farmers``), e.g. with the loan
         amounts of a past season.
     credit_history : ``prior_loans`` / ``prior_defaults`` per farmer where farmers.csv has none.
+    workers : where the imagery items are reduced: local processes or a
+        :class:`~agririsk.parallel.Parallel` (e.g. a Dask cluster); same results either way.
+
+    Notes
+    -----
+    Once ``season`` has begun (``as_of`` after its start) and at least
+    ``MIN_CLEAR_VIEWS`` images of it were acquired by ``as_of``, its parcels are classified
+    by crop type from those images against the declared crops
+    (:func:`agririsk.crop_models.declared.crop_checks`, cross-fitted by farmer) and the
+    result joins the features (:data:`CROP_CHECK_FEATURES`); otherwise those are NaN /
+    empty. The past-season features never see the season's images.
     """
     farmers = inputs.farmers if farmers is None else farmers
     known = [it for it in inputs.items if _day(it) <= as_of]
     seasons = past_seasons(season, as_of, known)
     used = [it for it in known if _in_any(it, seasons)]
+    # the season's images, with the margin before its start that the crop-type features read
+    margin = dt.timedelta(days=CROPTYPE_MARGIN_DAYS)
+    window = Season(season.start - margin, season.end + margin)
+    in_season = [it for it in known if window.contains(_day(it))] if as_of > season.start else []
+    classify = len(in_season) >= MIN_CLEAR_VIEWS
     logger.info(
-        "as of %s: %d imagery items in %d past seasons (%s)",
+        "as of %s: %d imagery items in %d past seasons (%s)%s",
         as_of, len(used), len(seasons), ", ".join(str(s.start.year) for s in seasons) or "none",
+        f", {len(in_season)} in the season under way" if classify else "",
     )
     parcels = inputs.parcels
-    if used and not parcels.empty:
-        series = parcel_series(used, parcels, workspace, workers=workers, progress=progress, report=inputs.report)
+    read = used + (in_season if classify else [])
+    if read and not parcels.empty:
+        series = parcel_series(read, parcels, workspace, workers=workers, progress=progress, report=inputs.report)
     else:
-        series = pd.DataFrame(columns=["parcel_id", "datetime", "clear_fraction", "ndvi_mean"])
-    ps = parcel_season_table(series, parcels, seasons)
+        series = pd.DataFrame(columns=["parcel_id", "item_id", "datetime", "clear_fraction", "ndvi_mean"])
+    past = series[series["item_id"].isin({it.id for it in used})]
+    ps = parcel_season_table(past, parcels, seasons)
     features = farm_features(parcels, farmers, ps, credit_history=credit_history)
+    crop_table = None
+    if classify and not parcels.empty:
+        current = series[series["item_id"].isin({it.id for it in in_season})]
+        crop_table = _crop_identification(current, parcels, ps, season, as_of, inputs.report)
+    features = features.join(crop_check_features(crop_table, features.index))
     features["seasons_total"] = len(seasons)
     weather = _weather_history(region, inputs, farmers, seasons, as_of) if region is not None else None
     for col in WEATHER_FEATURES:
         features[col] = weather[col].reindex(features.index) if weather is not None and col in weather else np.nan
-    return Evidence(features, _data_quality(features, len(seasons)), ps, seasons, len(used))
+    n_used = len(read) if classify else len(used)
+    return Evidence(features, _data_quality(features, len(seasons)), ps, seasons, n_used, crop_table)
+
+
+def _crop_identification(
+    series: pd.DataFrame, parcels: gpd.GeoDataFrame, ps: pd.DataFrame, season: Season, as_of: dt.date, report: Report
+) -> pd.DataFrame | None:
+    """The season's parcels classified by crop type from its images up to ``as_of``.
+
+    Returns the season's rows of :func:`~agririsk.crop_models.declared.crop_checks`, or
+    None (reported) when the classifier cannot be built; it never stops the score.
+    """
+    try:
+        table, _ = crop_checks(series, parcels, [season], as_of=as_of, current=season, parcel_seasons=ps)
+    except (AgririskError, ValueError) as exc:
+        report.warning("parcels", f"season {season.start}: crop identification",
+                       f"crop types of the season could not be identified, crop factors left out: {exc}",
+                       "check the parcels' declared crops (two crops or more, 30 fields or more)")
+        return None
+    return table[table["current"]].reset_index(drop=True)
 
 
 def parcel_season_table(series: pd.DataFrame, parcels: gpd.GeoDataFrame, seasons: list[Season]) -> pd.DataFrame:
@@ -235,7 +291,7 @@ def score_region(
     *,
     as_of: dt.date | None = None,
     workspace: Path | None = None,
-    workers: int = 1,
+    workers: int | Parallel = 1,
     progress: Progress | None = None,
     model: TrainedScorecard | None = None,
     scorecard: ExpertScorecard | None = None,
@@ -250,7 +306,8 @@ def score_region(
         is read.
     workspace : where per-item parcel statistics are cached (default ``.agririsk/`` beside
         region.toml).
-    workers : processes for the imagery reduction.
+    workers : processes for the imagery reduction, or a :class:`~agririsk.parallel.Parallel`
+        (e.g. ``Parallel.cluster("tcp://host:8786")`` for a Dask cluster).
     progress : called as ``progress(items_done, items_total)``.
     model : a trained model (``agririsk train``); without one, the expert scorecard.
     scorecard : an unfitted :class:`ExpertScorecard` (default parameters if None).
@@ -294,7 +351,7 @@ def score_region(
     scores = scores.join(features)
     geoms = _farm_geometries(inputs.parcels).reindex(scores.index)
     out = gpd.GeoDataFrame(scores.reset_index(), geometry=geoms.to_numpy(), crs=inputs.parcels.crs)
-    return ScoreRun(out, as_of, ev.seasons, ev.items_used, inputs.report, ev.parcel_seasons)
+    return ScoreRun(out, as_of, ev.seasons, ev.items_used, inputs.report, ev.parcel_seasons, ev.crop_table)
 
 
 def _data_quality(features: pd.DataFrame, n_seasons: int) -> pd.Series:

@@ -60,6 +60,8 @@ PARCEL_COLUMNS = [
 ]
 FARM_COLUMNS = [
     "crop_checked_share",
+    "fields_crop_checked",
+    "fields_crop_mismatch",
     "crop_mismatch_share",
     "main_predicted_crop",
     "declared_area_ha",
@@ -137,8 +139,10 @@ def crop_checks(
     any season describe the same part of the crop calendar.
 
     ``crop_mismatch`` = predicted crop ≠ declared crop and probability ≥ ``threshold``.
-    ``crop_mismatch_share`` = mapped area of mismatching parcels / mapped area of the
-    classified parcels (NaN when the current season is not classified);
+    ``fields_crop_checked`` = the farm's parcels classified in the current season,
+    ``fields_crop_mismatch`` = those of them with ``crop_mismatch``, and
+    ``crop_mismatch_share`` = their ratio (NaN when none was classified: not zero, since
+    nothing was checked); ``crop_checked_share`` = mapped area classified / mapped area;
     ``main_predicted_crop`` = the crop with the largest classified area in the latest
     classified season. ``overstatement_ratio`` = Σ declared area / Σ measured cropped area
     over the farm's parcels with a measurement, the measurement being the median of
@@ -350,14 +354,14 @@ def _farm_table(
     out["crop_checked_share"] = (checked.reindex(farms).fillna(0.0) / total.reindex(farms)).where(
         total.reindex(farms) > 0
     )
-    mism = (
-        classified[classified["crop_mismatch"].fillna(False).astype(bool)]
-        .groupby("farmer_id")["area"]
-        .sum()
+    n_checked = classified.groupby("farmer_id").size().reindex(farms).fillna(0).astype(int)
+    flagged = classified["crop_mismatch"].fillna(False).astype(bool)
+    n_mismatch = (
+        classified[flagged].groupby("farmer_id").size().reindex(farms).fillna(0).astype(int)
     )
-    out["crop_mismatch_share"] = (mism.reindex(farms).fillna(0.0) / checked.reindex(farms)).where(
-        checked.reindex(farms) > 0
-    )
+    out["fields_crop_checked"] = n_checked
+    out["fields_crop_mismatch"] = n_mismatch
+    out["crop_mismatch_share"] = (n_mismatch / n_checked.where(n_checked > 0)).astype(float)
 
     done = table.assign(area=area)[table["predicted_crop"].notna()]
     if done.empty:

@@ -12,13 +12,19 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-__all__ = ["write_scores", "atomic_write", "PERSONAL_COLUMNS"]
+__all__ = ["write_scores", "write_parcel_crops", "atomic_write", "PERSONAL_COLUMNS", "PARCEL_CROP_COLUMNS"]
 
 PERSONAL_COLUMNS = ("name", "national_id", "phone")
 #: the leading columns of scores.csv / scores.parquet, in this order
 SCORE_COLUMNS = [
     "farmer_id", "pd", "score", "grade", "decision",
     "reason_1", "reason_2", "reason_3", "data_quality",
+]
+
+#: the columns of parcel_crops.csv (the season's crop identification per field)
+PARCEL_CROP_COLUMNS = [
+    "parcel_id", "farmer_id", "season_start", "declared_crop", "predicted_crop",
+    "probability", "crop_mismatch", "n_clear_views",
 ]
 
 
@@ -81,6 +87,22 @@ def write_scores(
         ),
     }
     return paths
+
+
+def write_parcel_crops(table: pd.DataFrame, out_dir: Path) -> Path:
+    """Write ``parcel_crops.csv``: each field's predicted crop against its declared crop.
+
+    Parameters
+    ----------
+    table : the season's rows of :func:`agririsk.crop_models.declared.crop_checks`;
+        only :data:`PARCEL_CROP_COLUMNS` are written (no personal data).
+    out_dir : destination folder (created).
+    """
+    out = table[PARCEL_CROP_COLUMNS].sort_values(["farmer_id", "parcel_id"])
+    return atomic_write(
+        Path(out_dir) / "parcel_crops.csv",
+        lambda tmp: out.to_csv(tmp, index=False, float_format="%.4g"),
+    )
 
 
 def _add_parquet_metadata(path: Path, extra: dict[str, str]) -> None:

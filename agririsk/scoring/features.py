@@ -14,7 +14,15 @@ import pandas as pd
 
 from agririsk.crop_models.crops import crop_table
 
-__all__ = ["farm_features", "mapped_area_ha", "FEATURE_COLUMNS", "FEATURE_SET_VERSION", "WEATHER_FEATURES"]
+__all__ = [
+    "farm_features",
+    "crop_check_features",
+    "mapped_area_ha",
+    "FEATURE_COLUMNS",
+    "FEATURE_SET_VERSION",
+    "WEATHER_FEATURES",
+    "CROP_CHECK_FEATURES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +32,7 @@ POOR_SEASON_PCT = 20.0
 MIN_OBSERVED_AREA_SHARE = 0.5
 
 #: changes whenever a feature's meaning changes; trained models record it and are refused otherwise
-FEATURE_SET_VERSION = "farm-features-3"
+FEATURE_SET_VERSION = "farm-features-4"
 
 FEATURE_COLUMNS = [
     "n_parcels",
@@ -56,6 +64,15 @@ WEATHER_FEATURES = [
     "weather_drought_frequency",
     "weather_relative_yield_mean",
     "weather_relative_yield_sd",
+]
+
+#: the current season's crop identification per farmer (:func:`crop_check_features`), joined
+#: by the pipeline; NaN / empty when the season was not classified (e.g. a pre-loan score)
+CROP_CHECK_FEATURES = [
+    "fields_crop_checked",
+    "crop_mismatch_share",
+    "crop_mismatch_fields",
+    "predicted_crops",
 ]
 
 
@@ -103,7 +120,10 @@ def farm_features(
       past seasons of ``measured_area_ha`` in ``parcel_seasons`` (the share of the parcel
       that shows a crop cycle × its area); the outline's area where never observed.
     - ``area_ratio`` = declared area / cropped area (sum over the farmer's parcels); a farmer
-      who declares 60 % more land than their fields grow crops on has 1.6.
+      who declares 60 % more land than their fields grow crops on has 1.6. It is the
+      ``overstatement_ratio`` of :func:`agririsk.crop_models.declared.overstatement` except
+      that a parcel never observed counts with its outline's area instead of being left
+      out; the scorecard flags it at the same level (``OVERSTATEMENT_FLAG`` = 1.3).
     - ``expected_revenue`` = Σ cropped area × attainable yield × price of the declared crop
       (``agririsk/data/crops.csv``); ``loan_burden`` = loan amount / expected revenue.
     - ``productivity_pct``: area-weighted mean, over observed past seasons, of each field's
@@ -192,3 +212,64 @@ def _season_aggregates(p: pd.DataFrame, parcel_seasons: pd.DataFrame) -> pd.Data
         }
     )
     return agg[cols]
+
+
+def _crop_name(crop: str) -> str:
+    return "another crop" if crop == "other" else crop
+
+
+def crop_check_features(parcel_table: pd.DataFrame | None, farmer_ids: pd.Index) -> pd.DataFrame:
+    """The current season's crop identification as farm features (:data:`CROP_CHECK_FEATURES`).
+
+    Parameters
+    ----------
+    parcel_table : first output of :func:`agririsk.crop_models.declared.crop_checks`
+        (``parcel_id, farmer_id, current, declared_crop, predicted_crop, crop_mismatch``);
+        None when the season was not classified (every farmer then has 0 fields checked).
+    farmer_ids : the farmers to describe.
+
+    Returns
+    -------
+    DataFrame indexed by ``farmer_id``:
+
+    - ``fields_crop_checked``: the farmer's fields classified in the current season (0 when
+      none; the season was then not checked);
+    - ``crop_mismatch_share``: share of them whose confident prediction contradicts the
+      declared crop (``crop_mismatch``); NaN when none was classified, never 0 by default;
+    - ``crop_mismatch_fields``: the mismatches in words, e.g. ``"soybean, not the declared
+      maize, on 2 of 3 fields"`` (empty when there is none);
+    - ``predicted_crops``: the classified fields by predicted crop, e.g. ``"maize 2,
+      soybean 1"`` (empty when none was classified).
+    """
+    index = pd.Index(farmer_ids.astype(str), name="farmer_id")
+    out = pd.DataFrame(index=index)
+    if parcel_table is None:
+        parcel_table = pd.DataFrame(
+            columns=["parcel_id", "farmer_id", "current", "declared_crop", "predicted_crop", "crop_mismatch"]
+        )
+    cur = parcel_table[parcel_table["current"].astype(bool) & parcel_table["predicted_crop"].notna()]
+    cur = cur.assign(farmer_id=cur["farmer_id"].astype(str), predicted_crop=cur["predicted_crop"].astype(str))
+    checked = cur.groupby("farmer_id").size().reindex(index).fillna(0).astype(int)
+    flagged = cur[cur["crop_mismatch"].fillna(False).astype(bool)]
+    n_flagged = flagged.groupby("farmer_id").size().reindex(index).fillna(0)
+    out["fields_crop_checked"] = checked
+    out["crop_mismatch_share"] = (n_flagged / checked.where(checked > 0)).astype(float)
+
+    def mismatch_words(rows: pd.DataFrame) -> str:
+        n = int(checked[rows.name])
+        pairs = rows.groupby(["predicted_crop", "declared_crop"]).size().sort_values(ascending=False, kind="stable")
+        return "; ".join(
+            f"{_crop_name(pred)}, not the declared {_crop_name(str(decl))}, on {k} of {n} field{'s' if n > 1 else ''}"
+            for (pred, decl), k in pairs.items()
+        )
+
+    def crop_counts(rows: pd.DataFrame) -> str:
+        counts = rows["predicted_crop"].value_counts()
+        counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+        return ", ".join(f"{crop} {k}" for crop, k in counts.items())
+
+    words = flagged.groupby("farmer_id")[["predicted_crop", "declared_crop"]].apply(mismatch_words)
+    summary = cur.groupby("farmer_id")[["predicted_crop"]].apply(crop_counts)
+    out["crop_mismatch_fields"] = words.reindex(index).fillna("").astype(str) if len(words) else ""
+    out["predicted_crops"] = summary.reindex(index).fillna("").astype(str) if len(summary) else ""
+    return out[CROP_CHECK_FEATURES]

@@ -23,6 +23,8 @@ from scipy.optimize import brentq
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from agririsk.crop_models.declared import OVERSTATEMENT_FLAG
+
 __all__ = [
     "Band",
     "Factor",
@@ -57,15 +59,27 @@ class Band:
 
 @dataclass(frozen=True)
 class Factor:
-    """One scorecard factor: the feature it reads and its bands."""
+    """One scorecard factor: the feature it reads and its bands.
+
+    ``context`` names text features the reason sentences may quote besides ``value``
+    (e.g. ``"Satellite images show {crop_mismatch_fields}"``); they never change a weight.
+    An ``optional`` factor's feature may be absent from a feature table (one built before
+    the feature existed, or by a run that cannot compute it): every row then counts as
+    missing and gets ``missing_weight``.
+    """
 
     name: str
     feature: str
     bands: tuple[Band, ...]
     missing_weight: float = 0.0
     missing_reason: str | None = None
+    context: tuple[str, ...] = ()
+    optional: bool = False
 
-    def weights(self, values: pd.Series) -> tuple[np.ndarray, list[str | None]]:
+    def weights(
+        self, values: pd.Series, context: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Band weight (log-odds) and reason sentence (or None) of every value."""
         v = pd.to_numeric(values, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         uppers = np.array([b.upper for b in self.bands])
         idx = np.searchsorted(uppers, v, side="right")
@@ -73,10 +87,16 @@ class Factor:
         missing = ~np.isfinite(v)
         w = np.array([self.bands[i].weight for i in idx])
         w[missing] = self.missing_weight
+        if self.context and context is None:
+            raise ValueError(f"factor {self.name} needs the columns {list(self.context)} for its reasons")
+        extras: list[dict[str, object]] = [{}] * len(v)
+        if self.context and context is not None:
+            text = context[list(self.context)]
+            extras = text.astype(object).where(text.notna(), "").to_dict("records")
         reasons: list[str | None] = []
-        for i, val, miss in zip(idx, v, missing, strict=True):
+        for i, val, miss, extra in zip(idx, v, missing, extras, strict=True):
             template = self.missing_reason if miss else self.bands[i].reason
-            reasons.append(None if template is None else template.format(value=val))
+            reasons.append(None if template is None else template.format(value=val, **extra))
         return w, reasons
 
 
@@ -150,15 +170,31 @@ DEFAULT_FACTORS: tuple[Factor, ...] = (
             Band(_INF, 0.0),
         ),
     ),
-    # Honesty of the application: declared land against mapped fields.
+    # Honesty of the application: declared land against the land seen cropped, and the
+    # declared crop against the crop seen (current season, once it has been classified).
     Factor(
         "area_ratio",
         "area_ratio",
         (
             Band(1.1, 0.0),
-            Band(1.25, 0.4, "Declared area is {value:.2f} times the mapped field area"),
-            Band(_INF, 1.0, "Declared area is {value:.2f} times the mapped field area"),
+            Band(
+                OVERSTATEMENT_FLAG,
+                0.4,
+                "Declared area is {value:.2f} times the area seen cropped on satellite images",
+            ),
+            Band(_INF, 1.0, "Declared area is {value:.1f} times the area seen cropped on satellite images"),
         ),
+    ),
+    Factor(
+        "crop_mismatch",
+        "crop_mismatch_share",
+        (
+            Band(0.05, 0.0),
+            Band(0.5, 0.6, "Satellite images show {crop_mismatch_fields}"),
+            Band(_INF, 1.0, "Satellite images show {crop_mismatch_fields}"),
+        ),
+        context=("crop_mismatch_fields",),
+        optional=True,
     ),
     # Character: credit history.
     Factor(
@@ -239,13 +275,23 @@ class ExpertScorecard(ClassifierMixin, BaseEstimator):
 
     def _factor_matrix(self, X: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str | None]]]:
         """Band weights of every factor (columns) for every row, and the band sentences."""
-        missing = [f.feature for f in self.factors if f.feature not in X]
+        missing = [
+            c
+            for f in self.factors
+            if not (f.optional and f.feature not in X)
+            for c in (f.feature, *f.context)
+            if c not in X
+        ]
         if missing:
             raise ValueError(f"features missing for the scorecard: {', '.join(missing)}")
         weights = {}
         reasons = []
         for f in self.factors:
-            w, r = f.weights(X[f.feature])
+            if f.feature not in X:  # an optional factor not computed: unknown for every row
+                blank = pd.DataFrame("", index=X.index, columns=list(f.context))
+                w, r = f.weights(pd.Series(np.nan, index=X.index), blank)
+            else:
+                w, r = f.weights(X[f.feature], X[list(f.context)] if f.context else None)
             weights[f.name] = w
             reasons.append(r)
         return pd.DataFrame(weights, index=X.index), reasons

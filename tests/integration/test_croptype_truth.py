@@ -1,8 +1,10 @@
-"""Crop identification against the sample region's truth (issue 4's checks).
+"""Crop identification against the sample region's truth (issue 4's checks), through the score.
 
-Trained from the declarations only (cross-fitted by farmer); the truth files are read
-only to grade. Region: the default 512 px / 250 parcels (seed 0), because smaller ones
-plant too few mismatches (~5 % of parcels) to measure precision and recall.
+The region is scored at the end of its season (``score_region(as_of=season.end)``, a late
+mid-season re-score): the season's fields are classified from the declarations only
+(cross-fitted by farmer) and the result feeds the scorecard. The truth files are read only
+to grade. Region: the default 512 px / 250 parcels (seed 0), because smaller ones plant too
+few mismatches (~5 % of parcels) to measure precision and recall.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import pandas as pd
 import pytest
 
 from agririsk.crop_models.croptype import MIN_CLEAR_VIEWS
-from agririsk.crop_models.declared import crop_checks, crop_predictions
-from agririsk.imagery import parcel_series
-from agririsk.pipeline import load_inputs
+from agririsk.crop_models.declared import OVERSTATEMENT_FLAG, crop_predictions, overstatement
+from agririsk.pipeline import score_region
 from agririsk.region import Region
 from agririsk.sample import make_sample_region
 
@@ -28,17 +29,16 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]
     make_sample_region(out, seed=0, n_parcels=250, size=512)
     region = Region.from_toml(out / "region.toml")
     as_of = region.season.end
-    inputs = load_inputs(region, until=as_of)
-    series = parcel_series(inputs.items, inputs.parcels, out / ".ws")
-    seasons = [region.season.shifted_years(-k) for k in (3, 2, 1, 0)]
-    table, farms = crop_checks(series, inputs.parcels, seasons, as_of=as_of)
+    run = score_region(region, as_of=as_of, workspace=out / ".ws")
+    assert run.parcel_crops is not None
     truth = Path(out) / "truth"
     return {
-        "table": table,
-        "farms": farms,
+        "table": run.parcel_crops,
+        "scores": pd.DataFrame(run.scores.drop(columns="geometry")).set_index("farmer_id"),
+        "parcel_seasons": run.parcel_seasons,
         "as_of": pd.DataFrame({"as_of": [as_of]}),
         "parcels": pd.read_csv(truth / "parcels.csv").set_index("parcel_id"),
-        "farmers": pd.read_csv(truth / "farmers.csv").set_index("farmer_id"),
+        "farmers": pd.read_csv(truth / "farmers.csv", dtype={"farmer_id": str}).set_index("farmer_id"),
     }
 
 
@@ -73,13 +73,61 @@ def test_crop_mismatch__precision_and_recall_at_least_0_8(checked: dict[str, pd.
 def test_area_overstatement__catches_over_declarers_with_few_false_flags(
     checked: dict[str, pd.DataFrame],
 ) -> None:
-    farms = checked["farms"].join(checked["farmers"]["over_declared"])
-    flag = farms["area_flag"].fillna(False).astype(bool)
-    over = farms["over_declared"].eq(1)
-    caught = (flag & over).sum() / over.sum()
-    false_flags = (flag & ~over).sum() / (~over).sum()
-    assert caught >= 0.9, f"caught {caught:.2f}"
-    assert false_flags <= 0.05, f"false flags {false_flags:.3f}"
+    """Both the crop checks' ratio (parcels measured in past seasons) and the score's
+    ``area_ratio`` (unmeasured parcels at their outline's area) flag at 1.3."""
+    truth = checked["parcels"]
+    ps = checked["parcel_seasons"]
+    ok = ps[ps["data_quality"].eq("ok")]
+    measured = ok.groupby("parcel_id")["measured_area_ha"].median().reindex(truth.index)
+    farms = overstatement(truth["declared_area_ha"], measured, truth["farmer_id"].astype(str))
+    scores = checked["scores"]
+    over = checked["farmers"]["over_declared"].eq(1)
+    for flag in (
+        farms["area_flag"].fillna(False).astype(bool),
+        scores["area_ratio"].ge(OVERSTATEMENT_FLAG),
+    ):
+        flag = flag.reindex(over.index, fill_value=False)
+        caught = (flag & over).sum() / over.sum()
+        false_flags = (flag & ~over).sum() / (~over).sum()
+        assert caught >= 0.9, f"caught {caught:.2f}"
+        assert false_flags <= 0.05, f"false flags {false_flags:.3f}"
+    reasons = scores.loc[scores["area_ratio"].ge(OVERSTATEMENT_FLAG), ["reason_1", "reason_2", "reason_3"]]
+    assert reasons.apply(lambda r: r.str.contains("times the area seen cropped on satellite images").any(), axis=1).all()
+
+
+def test_score__planted_mismatch_farmers_carry_a_mismatch_share(checked: dict[str, pd.DataFrame]) -> None:
+    """Seed 0 plants 10 mismatched fields on 10 farms; measured 8 of those farms with a
+    share > 0, and 1 of the 93 other farms."""
+    scores = checked["scores"]
+    truth = checked["parcels"]
+    planted = set(truth.loc[truth["crop_mismatch"].eq(1), "farmer_id"].astype(str))
+    share = scores["crop_mismatch_share"]
+    assert share.notna().all()  # every farm has a field with enough clear views
+    hit = (share.loc[sorted(planted)] > 0).mean()
+    false_hits = (share.drop(index=sorted(planted)) > 0).mean()
+    assert hit >= 0.7, f"{hit:.2f} of the planted mismatch farms flagged"
+    assert false_hits <= 0.05, f"{false_hits:.3f} of the other farms flagged"
+
+
+def test_score__mismatch_reason_in_plain_words(checked: dict[str, pd.DataFrame]) -> None:
+    """Every farm with a mismatch names it among its reasons, with the crops seen and
+    declared; the reason matches the per-parcel table."""
+    scores = checked["scores"]
+    table = checked["table"]
+    flagged = scores[scores["crop_mismatch_share"] > 0]
+    assert len(flagged) >= 5
+    for farmer, row in flagged.iterrows():
+        reasons = [r for r in row[["reason_1", "reason_2", "reason_3"]] if isinstance(r, str)]
+        said = [r for r in reasons if r.startswith("Satellite images show ")]
+        assert said, f"{farmer}: {reasons}"
+        fields = table[table["farmer_id"].eq(farmer)]
+        bad = fields[fields["crop_mismatch"].fillna(False).astype(bool)].iloc[0]
+        assert f"{bad['predicted_crop']}, not the declared {bad['declared_crop']}" in said[0].replace(
+            "another crop", "other"
+        )
+        assert said[0].endswith(f"of {int(fields['predicted_crop'].notna().sum())} fields") or said[0].endswith(
+            "of 1 field"
+        )
 
 
 def test_crop_predictions__feed_the_monitoring_hook(checked: dict[str, pd.DataFrame]) -> None:

@@ -159,7 +159,8 @@ def test_crop_checks__flags_the_contradicted_declaration_only() -> None:
     assert cur.loc["P04", "predicted_crop"] == "early"
     assert bool(cur.loc["P04", "crop_mismatch"])
     assert int(cur["crop_mismatch"].sum()) == 1
-    assert farms.loc["F02", "crop_mismatch_share"] == pytest.approx(0.5)
+    assert farms.loc["F02", "crop_mismatch_share"] == pytest.approx(0.5)  # 1 of 2 fields
+    assert farms.loc["F02", ["fields_crop_checked", "fields_crop_mismatch"]].tolist() == [2, 1]
     assert farms.loc["F00", "crop_mismatch_share"] == 0.0
     preds = crop_predictions(table, date=SEASON.end)
     assert list(preds.columns) == ["parcel_id", "crop", "probability", "date"]

@@ -97,7 +97,7 @@ def test_expert_scorecard__reasons_are_adverse_and_ordered():
     r = card.reasons(X).iloc[0].tolist()
     assert r[0] == "2 earlier loans defaulted"  # weight 1.5
     assert r[1] == "Loan is 1.8 times the expected crop revenue"  # 1.3
-    assert r[2] == "Declared area is 1.60 times the mapped field area"  # 1.0
+    assert r[2] == "Declared area is 1.6 times the area seen cropped on satellite images"  # 1.0
 
 
 def test_expert_scorecard__decide_cutoffs_and_nan():
@@ -143,3 +143,76 @@ def test_expert_scorecard__raising_the_loan_never_lowers_pd(burden, extra):
     card = ExpertScorecard().fit(X)
     row = X.iloc[[0]].assign(loan_burden=burden)
     assert card.predict_proba(row.assign(loan_burden=burden + extra))[0, 1] >= card.predict_proba(row)[0, 1]
+
+
+def test_area_ratio_factor__flags_at_the_overstatement_level():
+    from agririsk.crop_models.declared import OVERSTATEMENT_FLAG
+
+    f = next(f for f in DEFAULT_FACTORS if f.feature == "area_ratio")
+    w, reasons = f.weights(pd.Series([1.0, 1.2, OVERSTATEMENT_FLAG - 0.01, OVERSTATEMENT_FLAG, 1.6]))
+    assert list(w) == [0.0, 0.4, 0.4, 1.0, 1.0]  # the top band starts where crop_checks flags
+    assert reasons[0] is None
+    assert reasons[4] == "Declared area is 1.6 times the area seen cropped on satellite images"
+
+
+def _with_crop_checks(X, share, words):
+    return X.assign(crop_mismatch_share=share, crop_mismatch_fields=words)
+
+
+def test_crop_mismatch_factor__reason_names_the_mismatch_in_words():
+    X = _portfolio()
+    share = [np.nan] * 6 + [0.0, 2 / 3]
+    words = [""] * 7 + ["soybean, not the declared maize, on 2 of 3 fields"]
+    card = ExpertScorecard().fit(_with_crop_checks(X, share, words))
+    contrib = card.contributions(_with_crop_checks(X, share, words))["crop_mismatch"]
+    assert list(contrib) == [0.0] * 7 + [1.0]  # not checked and no mismatch weigh nothing
+    worst = _with_crop_checks(X, share, words).iloc[[7]].assign(
+        loan_burden=0.2, productivity_pct=80.0, prior_defaults=0.0, area_ratio=1.0,
+        weather_drought_frequency=0.0, weather_relative_yield_mean=0.95, peak_ndvi_cv=0.05,
+    )
+    r = card.reasons(worst).iloc[0].tolist()
+    assert r[0] == "Satellite images show soybean, not the declared maize, on 2 of 3 fields"
+
+
+def test_crop_mismatch_factor__one_field_of_several_weighs_less_than_most():
+    f = next(f for f in DEFAULT_FACTORS if f.feature == "crop_mismatch_share")
+    share = pd.Series([np.nan, 0.0, 0.2, 0.5, 1.0])
+    words = pd.DataFrame({"crop_mismatch_fields": ["", "", "x", "y", "z"]})
+    w, reasons = f.weights(share, words)
+    assert list(w) == [0.0, 0.0, 0.6, 1.0, 1.0]
+    assert reasons == [None, None, "Satellite images show x", "Satellite images show y", "Satellite images show z"]
+    with pytest.raises(ValueError, match="crop_mismatch_fields"):
+        f.weights(share)
+
+
+def test_crop_mismatch_factor__unchecked_or_absent_changes_no_pd():
+    X = _portfolio()
+    p_absent = ExpertScorecard().fit(X).predict_proba(X)[:, 1]
+    unchecked = _with_crop_checks(X, np.nan, "")
+    p_nan = ExpertScorecard().fit(unchecked).predict_proba(unchecked)[:, 1]
+    np.testing.assert_allclose(p_absent, p_nan)
+    assert ExpertScorecard().fit(X).reasons(X).equals(ExpertScorecard().fit(unchecked).reasons(unchecked))
+
+
+def test_trained_scorecard__feature_never_seen_in_training_keeps_the_expert_weight(tmp_path):
+    """Training rows are pre-loan (season start): the crop checks are NaN in all of them.
+    The factor's β then stays at the expert weight (the shrinkage prior), so a mid-season
+    re-score with the trained model still weighs a mismatch, and the training fit is the
+    same as without the factor."""
+    from agririsk.scoring.trained import TrainedScorecard, load_model, save_model
+
+    rng = np.random.default_rng(1)
+    X = pd.concat([_portfolio()] * 40, ignore_index=True)
+    X["loan_burden"] = rng.uniform(0.1, 1.8, len(X))
+    y = (rng.random(len(X)) < 1 / (1 + np.exp(-(-3 + 2 * X["loan_burden"])))).astype(int)
+    history = _with_crop_checks(X, np.nan, "")
+    m = TrainedScorecard().fit(history, y)
+    names = [f.name for f in m.factors]
+    assert m.coef_[names.index("crop_mismatch")] == pytest.approx(1.0)
+    without = TrainedScorecard().fit(X, y)
+    np.testing.assert_allclose(m.predict_proba(X)[:, 1], without.predict_proba(X)[:, 1], atol=1e-6)
+    m2, _ = load_model(save_model(m, tmp_path / "model.json", {}))
+    row = _with_crop_checks(X.iloc[[0]], 1.0, "maize, not the declared soybean, on 1 of 1 field")
+    clean = _with_crop_checks(X.iloc[[0]], 0.0, "")
+    assert m2.predict_proba(row)[0, 1] > m2.predict_proba(clean)[0, 1]
+    assert "Satellite images show maize, not the declared soybean, on 1 of 1 field" in m2.reasons(row).iloc[0].tolist()

@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from agririsk.scoring.features import farm_features, mapped_area_ha
+from agririsk.scoring.features import (
+    CROP_CHECK_FEATURES,
+    crop_check_features,
+    farm_features,
+    mapped_area_ha,
+)
 
 
 def _parcels():
@@ -96,3 +101,49 @@ def test_farm_features__unobserved_season_not_counted():
     f = farm_features(_parcels(), _farmers(), _seasons([np.nan, 40], [np.nan, 60], [50, np.nan]))
     assert f.loc["F1", "seasons_observed"] == 1
     assert f.loc["F1", "productivity_pct"] == pytest.approx(50.0)
+
+
+def _crop_table():
+    """The season's crop checks of four fields: F1 declared maize on three, F2 one unclassified."""
+    return pd.DataFrame(
+        {
+            "parcel_id": ["P1", "P2", "P3", "P4", "P0"],
+            "farmer_id": ["F1", "F1", "F1", "F2", "F1"],
+            "season_start": [dt.date(2026, 4, 15)] * 4 + [dt.date(2025, 4, 15)],
+            "current": [True, True, True, True, False],
+            "declared_crop": ["maize", "maize", "maize", "soybean", "maize"],
+            "predicted_crop": ["soybean", "soybean", "maize", None, "rice"],
+            "crop_mismatch": pd.array([True, True, False, None, None], dtype="boolean"),
+        }
+    )
+
+
+def test_crop_check_features__share_and_words_by_hand():
+    f = crop_check_features(_crop_table(), pd.Index(["F1", "F2", "F3"]))
+    assert list(f.columns) == CROP_CHECK_FEATURES
+    f1 = f.loc["F1"]
+    assert f1["fields_crop_checked"] == 3  # the past season's row is not the declaration's
+    assert f1["crop_mismatch_share"] == pytest.approx(2 / 3)
+    assert f1["crop_mismatch_fields"] == "soybean, not the declared maize, on 2 of 3 fields"
+    assert f1["predicted_crops"] == "soybean 2, maize 1"
+
+
+def test_crop_check_features__nothing_classified_is_nan_not_zero():
+    f = crop_check_features(_crop_table(), pd.Index(["F1", "F2", "F3"]))
+    for farmer in ("F2", "F3"):  # F2's only field had too few clear views; F3 has none
+        assert f.loc[farmer, "fields_crop_checked"] == 0
+        assert np.isnan(f.loc[farmer, "crop_mismatch_share"])
+        assert f.loc[farmer, "crop_mismatch_fields"] == "" and f.loc[farmer, "predicted_crops"] == ""
+
+
+def test_crop_check_features__season_not_classified():
+    f = crop_check_features(None, pd.Index(["F1", "F2"]))
+    assert (f["fields_crop_checked"] == 0).all()
+    assert f["crop_mismatch_share"].isna().all()
+
+
+def test_crop_check_features__other_crop_named_in_words():
+    t = _crop_table().assign(predicted_crop=["other", "maize", "maize", None, None])
+    t["crop_mismatch"] = pd.array([True, False, False, None, None], dtype="boolean")
+    words = crop_check_features(t, pd.Index(["F1"])).loc["F1", "crop_mismatch_fields"]
+    assert words == "another crop, not the declared maize, on 1 of 3 fields"
