@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from agririsk._cliargs import add_region_options, date_arg, positive_int
+from agririsk._cliargs import add_parallel_options, add_region_options, date_arg, parallel_from_args
 
 __all__ = ["add_parser", "run"]
 
@@ -43,12 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="DATE",
         help="run date YYYY-MM-DD (default: today); nothing after it is read",
     )
+    add_parallel_options(p, workers_help="processes reducing new imagery items on this machine")
     p.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="processes reducing new imagery items",
+        "--no-crop-check",
+        action="store_true",
+        help="do not classify the season's crops against the declarations (no crop_mismatch "
+        "alerts); by default a run classifies from 30 days after the latest declared crop's "
+        "calendar peak, at most every 30 days",
     )
     p.set_defaults(func=run)
     return p
@@ -72,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
             db=args.db,
             as_of=args.as_of,
             workspace=args.workspace,
-            workers=args.workers,
+            workers=parallel_from_args(args),
             progress=Progress("imagery items", enabled=not quiet),
+            crop_check=not getattr(args, "no_crop_check", False),
         )
     except MonitorLockedError as exc:
         print(f"agririsk monitor: {exc}", file=sys.stderr)

@@ -20,7 +20,9 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   apart (or on one view 10 days after the calendar flowering) while the parcel's season maximum stays below ``0.30`` (a field sown a little
   late, or another crop than declared, greens up in between);
 - canopy collapse: a parcel seen green (``ndvi >= 0.45`` or ``f >= 0.6``) falls below
-  ``f < 0.5``, abruptly (``f`` down by at least 0.35 since the previous comparable view) or
+  ``f < 0.5``, abruptly (``f`` down by at least 0.35 since the previous comparable view,
+  that view at most ``ABRUPT_MAX_GAP_DAYS`` (20) before, and the field's own NDVI down by
+  at least 0.35 of the green amplitude: not a jump of the peers' reference) or
   deeply (``f < 0.3``); from the calendar flowering on, while the peers are at their
   plateau, an abrupt fall to ``f < COLLAPSE_F`` (0.6) counts too (hail regrows to ~50 %
   within two weeks); a gradual slide (drought, early senescence) is not a collapse. The
@@ -56,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from agririsk.crop_models.crops import crop_params
+from agririsk.imagery._fused import HAVE_NUMBA
 from agririsk.monitoring.lifecycle import Condition
 from agririsk.region import Season
 
@@ -63,10 +66,13 @@ __all__ = [
     "IMAGERY_KINDS",
     "DataGap",
     "changed_parcels",
+    "changed_parcels_obs",
+    "data_gaps_obs",
     "clear_observations",
     "peer_reference",
     "calendar_ndvi",
     "detect_imagery",
+    "detect_imagery_obs",
     "data_gaps",
     "crop_mismatch_conditions",
 ]
@@ -87,6 +93,11 @@ LATE_MARGIN_DAYS = 30
 #: a canopy below this share of the peers' green amplitude, reached abruptly, is a collapse:
 #: hail leaves ~30 % and regrows ~1.6 points a day, so a view 2 weeks later still shows < 60 %
 COLLAPSE_F = 0.6
+#: an abrupt fall is judged against a previous comparable view at most this many days
+#: before: hail regrows ~1.6 points of the green amplitude a day (30 % -> 62 % in 20 days,
+#: above COLLAPSE_F), while over a longer gap the normal spread of sowing dates and of
+#: senescence (drought ripens a field early) alone moves a field 0.35 from its peers
+ABRUPT_MAX_GAP_DAYS = 20
 #: a failed or flooded canopy is recovered at this share of the peers' green amplitude
 #: (hail regrows to ~70 %: a field below 85 % of its peers still carries the loss)
 RECOVERED_F = 0.85
@@ -134,11 +145,16 @@ def clear_observations(
             "ndvi": s.loc[keep, ndvi_col].astype(float),
             "ndwi": s.loc[keep, ndwi_col].astype(float) if ndwi_col else np.nan,
             "clear_fraction": s.loc[keep, "clear_fraction"].astype(float),
+            "t": t[keep],
         }
-    ).dropna(subset=["ndvi"])
-    out = out.sort_values(["parcel_id", "date", "clear_fraction"]).drop_duplicates(
-        ["parcel_id", "date"], keep="last"
     )
+    if "item_id" in s.columns:
+        out["item"] = s.loc[keep, "item_id"].astype(str)
+    out = out.dropna(subset=["ndvi"])
+    # of a parcel's views on one day the clearest, then the latest acquisition, then the
+    # last item id: the same whatever order the rows come in
+    keys = ["parcel_id", "date", "clear_fraction", "t"] + (["item"] if "item" in out else [])
+    out = out.sort_values(keys, kind="stable").drop_duplicates(["parcel_id", "date"], keep="last")
     return out.reset_index(drop=True)[cols]
 
 
@@ -167,10 +183,8 @@ def peer_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
     o["ref_ndwi"] = g["ndwi"].transform("median")
     few = o["n_peers"] < MIN_PEERS
     if few.any():
-        o.loc[few, "ref"] = [
-            calendar_ndvi(c, pd.DatetimeIndex([d]))[0]
-            for c, d in zip(o.loc[few, "crop"], o.loc[few, "date"], strict=True)
-        ]
+        for c, idx in o.loc[few].groupby("crop").groups.items():
+            o.loc[idx, "ref"] = calendar_ndvi(str(c), pd.DatetimeIndex(o.loc[idx, "date"]))
         o.loc[few, "ref_ndwi"] = np.nan
     return o
 
@@ -219,7 +233,33 @@ def detect_imagery(
     -------
     list of :class:`~agririsk.monitoring.lifecycle.Condition` active at ``as_of``.
     """
-    obs = clear_observations(series, season, as_of)
+    return detect_imagery_obs(
+        clear_observations(series, season, as_of),
+        crops,
+        season,
+        as_of,
+        heavy_rain=heavy_rain,
+        parcels=parcels,
+    )
+
+
+def detect_imagery_obs(
+    obs: pd.DataFrame,
+    crops: pd.Series,
+    season: Season,
+    as_of: dt.date,
+    *,
+    heavy_rain: pd.DataFrame | None = None,
+    parcels: Collection[str] | None = None,
+    use_kernel: bool | None = None,
+) -> list[Condition]:
+    """:func:`detect_imagery` on the output of :func:`clear_observations` (computed once per run).
+
+    ``use_kernel``: find the parcels with a condition with the numba kernel of
+    :mod:`agririsk.monitoring._kernel` (default: when numba is installed), then build
+    their conditions in Python; False runs the Python function on every parcel. Both give
+    the same conditions.
+    """
     if obs.empty:
         return []
     obs = peer_reference(obs, crops)
@@ -228,11 +268,6 @@ def detect_imagery(
     obs["f"] = np.where(
         obs["valid"], (obs["ndvi"] - SOIL_NDVI) / amp.where(amp > 0, np.nan), np.nan
     )
-    rain: dict[str, np.ndarray] = {}
-    if heavy_rain is not None and not heavy_rain.empty:
-        rain_day = pd.to_datetime(heavy_rain["date"]).to_numpy("datetime64[D]")
-        for pid, idx in heavy_rain.groupby("parcel_id").indices.items():
-            rain[str(pid)] = rain_day[idx]
     out: list[Condition] = []
     cols = {
         "day": obs["date"].to_numpy("datetime64[D]"),
@@ -247,17 +282,72 @@ def detect_imagery(
     crop_of = obs["crop"].to_numpy()
     starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])  # obs is sorted by parcel, date
     ends = np.r_[starts[1:], len(pids)]
-    calendar = {c: _calendar_dates(str(c), season) for c in np.unique(crop_of)}
+    calendar = {c: _calendar_dates(str(c), season) for c in pd.unique(crop_of[starts])}
     as_of64 = np.datetime64(as_of, "D")
-    judged = None if parcels is None else set(map(str, parcels))
-    for a, b in zip(starts, ends, strict=True):
-        pid = str(pids[a])
-        if judged is not None and pid not in judged:
-            continue
+    seg_pid = pids[starts].astype(str)
+    judge = (
+        np.ones(len(starts), bool)
+        if parcels is None
+        else np.isin(seg_pid, np.asarray(list(map(str, parcels)), dtype=str))
+    )
+    if use_kernel is None:
+        use_kernel = HAVE_NUMBA
+    if use_kernel:
+        judge &= _kernel_flags(cols, starts, ends, crop_of, calendar, as_of64, judge)
+    rain: dict[str, np.ndarray] = {}
+    if heavy_rain is not None and not heavy_rain.empty:
+        hr = heavy_rain[heavy_rain["parcel_id"].astype(str).isin(seg_pid[judge])]
+        rain_day = pd.to_datetime(hr["date"]).to_numpy("datetime64[D]")
+        for pid, idx in hr.groupby("parcel_id").indices.items():
+            rain[str(pid)] = rain_day[idx]
+    for s in np.flatnonzero(judge):
+        a, b = starts[s], ends[s]
+        pid = str(seg_pid[s])
         view = {k: v[a:b] for k, v in cols.items()}
         flowering, late = calendar[crop_of[a]]
         out.extend(_parcel_conditions(pid, view, rain.get(pid), flowering, late, as_of64))
     return out
+
+
+def _kernel_flags(
+    cols: dict[str, np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    crop_of: np.ndarray,
+    calendar: dict,
+    as_of: np.datetime64,
+    judge: np.ndarray,
+) -> np.ndarray:
+    """Which parcel segments have a condition (the numba kernel; same decisions as Python)."""
+    from agririsk.monitoring._kernel import flag_parcels
+
+    seg_crop = crop_of[starts]
+    flowering = np.array([calendar[c][0] for c in seg_crop], "datetime64[D]").astype(np.int64)
+    late = np.array([calendar[c][1] for c in seg_crop], "datetime64[D]").astype(np.int64)
+    return np.asarray(
+        flag_parcels(
+            cols["day"].astype(np.int64),
+            cols["ndvi"],
+            cols["ndwi"],
+            cols["ref"],
+            cols["ref_ndwi"],
+            cols["valid"],
+            cols["f"],
+            starts.astype(np.int64),
+            ends.astype(np.int64),
+            flowering,
+            late,
+            judge,
+            int(as_of.astype(np.int64)),
+            COLLAPSE_F,
+            RECOVERED_F,
+            PEER_SENESCENCE,
+            STUBBLE_NDVI,
+            SHALLOW_WAIT_DAYS,
+            ABRUPT_MAX_GAP_DAYS,
+        ),
+        bool,
+    )
 
 
 def changed_parcels(
@@ -284,14 +374,24 @@ def changed_parcels(
     """
     if series.empty:
         return set()
-    obs = clear_observations(series, season, as_of)
     new = series["item_id"].astype(str).isin(set(map(str, new_item_ids)))
     t = pd.to_datetime(series.loc[new, "datetime"])
     if t.dt.tz is not None:
         t = t.dt.tz_convert(None)
-    touched = obs["date"].isin(set(t.dt.normalize()))
+    return changed_parcels_obs(
+        clear_observations(series, season, as_of), set(t.dt.normalize()), as_of, last_as_of
+    )
+
+
+def changed_parcels_obs(
+    obs: pd.DataFrame, new_days: Collection[pd.Timestamp], as_of: dt.date, last_as_of: dt.date
+) -> set[str]:
+    """:func:`changed_parcels` from the clear observations and the days of the new items."""
+    if obs.empty:
+        return set()
+    touched = obs["date"].isin(set(new_days))
     out = set(obs.loc[touched, "parcel_id"].astype(str))
-    last = obs.groupby("parcel_id")["date"].max()
+    last = obs.groupby("parcel_id", sort=False)["date"].max()
     wait = pd.Timedelta(days=SHALLOW_WAIT_DAYS)
     crossed = (last >= pd.Timestamp(last_as_of) - wait) & (last < pd.Timestamp(as_of) - wait)
     out.update(map(str, last.index[crossed]))
@@ -319,22 +419,23 @@ def _green_up_lead(v: dict[str, np.ndarray], flowering: np.datetime64) -> float:
 
     ``(ndvi - ref) / slope`` on views where the peers are half-way green (ref 0.25-0.70,
     before flowering + 10 d); slope = (green amplitude + 0.2) / 28 d, about the steepest
-    slope of the calendar's logistic (scale 7 d).
+    slope of the calendar's logistic (scale 7 d). Every such view counts, also those where
+    the peers' green amplitude is still below ``MIN_AMPLITUDE`` (no canopy fraction is
+    taken here): with a 5-day revisit and clouds the peers' rise from 0.25 to 0.70 is
+    often seen once or twice only, and most often while still below 0.40.
     """
     ref = v["ref"]
-    up = v["valid"] & (ref >= 0.25) & (ref <= 0.70) & (v["day"] <= flowering + _days(10))
+    up = (ref >= 0.25) & (ref <= 0.70) & (v["day"] <= flowering + _days(10))
     if not up.any():
         return 0.0
     slope = (ref[up].max() - SOIL_NDVI + 0.2) / 28.0
     return float(np.clip(np.median((v["ndvi"][up] - ref[up]) / slope), -15, 15))
 
 
-def _previous_valid(x: np.ndarray) -> np.ndarray:
-    """For each position, the latest non-NaN value strictly before it (NaN if none)."""
-    ok = ~np.isnan(x)
-    last = np.maximum.accumulate(np.where(ok, np.arange(len(x)), -1))
-    prev = np.r_[-1, last[:-1]]
-    return np.where(prev >= 0, x[np.maximum(prev, 0)], np.nan)
+def _previous_index(ok: np.ndarray) -> np.ndarray:
+    """For each position, the index of the latest True strictly before it (-1 if none)."""
+    last = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
+    return np.r_[-1, last[:-1]]
 
 
 def _ts(day: np.datetime64) -> pd.Timestamp:
@@ -386,11 +487,23 @@ def _parcel_conditions(
     # previous comparable view) or deep (f < 0.3); a gradual slide is vegetation_decline
     seen_green = np.maximum.accumulate(green)
     prev_green = np.r_[False, seen_green[:-1]]
-    f_prev = _previous_valid(np.where(valid, f, np.nan))
+    k_prev = _previous_index(valid)
+    has_prev = k_prev >= 0
+    f_prev = np.where(has_prev, f[np.maximum(k_prev, 0)], np.nan)
     # peers at their plateau: green amplitude within PEER_SENESCENCE of its season maximum
     amp = ref - SOIL_NDVI
     plateau = amp >= PEER_SENESCENCE * np.maximum.accumulate(np.where(valid, amp, 0.0))
-    abrupt = f_prev - f >= 0.35
+    # abrupt: f down by >= 0.35 since the previous comparable view, that view at most
+    # ABRUPT_MAX_GAP_DAYS before, and the field's own NDVI down by as much (a fall of the
+    # field, not a rise of its peers' reference, whose clear subset changes with clouds)
+    prev_day = np.where(has_prev, day[np.maximum(k_prev, 0)], day)
+    own_fall = np.where(has_prev, nd[np.maximum(k_prev, 0)] - nd, 0.0)
+    abrupt = (
+        (f_prev - f >= 0.35)
+        & has_prev
+        & (day - prev_day <= _days(ABRUPT_MAX_GAP_DAYS))
+        & (own_fall >= 0.35 * amp)
+    )
     # 50-60 % (hail two weeks on) only counts from flowering, while the peers are at their
     # plateau: during green-up a later sowing lags, during ripening an earlier one leads
     band = (f >= 0.5) & (f < COLLAPSE_F) & abrupt & plateau & (day >= flowering)
@@ -486,20 +599,35 @@ def data_gaps(
     Counted from the season start when the parcel has no clear view in the season yet;
     reported in the run summary, not as alerts (no data is not an anomaly).
     """
-    obs = clear_observations(series, season, as_of)
+    return data_gaps_obs(
+        clear_observations(series, season, as_of), parcel_ids, season, as_of, min_days=min_days
+    )
+
+
+def data_gaps_obs(
+    obs: pd.DataFrame,
+    parcel_ids: pd.Index | pd.Series,
+    season: Season,
+    as_of: dt.date,
+    *,
+    min_days: int = DATA_GAP_DAYS,
+) -> list[DataGap]:
+    """:func:`data_gaps` from the output of :func:`clear_observations`."""
     last = (
-        obs.groupby("parcel_id")["date"].max()
+        obs.groupby("parcel_id", sort=False)["date"].max()
         if not obs.empty
         else pd.Series(dtype="datetime64[ns]")
     )
     end = pd.Timestamp(min(as_of, season.end))
+    pids = pd.Index(parcel_ids.astype(str))
+    seen = pd.to_datetime(last.reindex(pids)).to_numpy("datetime64[D]")
+    since = np.where(np.isnat(seen), np.datetime64(season.start, "D"), seen)
+    days = np.asarray(np.datetime64(end.date(), "D") - since).astype(np.int64)
     out = []
-    for pid in parcel_ids.astype(str):
-        d = last.get(pid)
-        since = d if d is not None and not pd.isna(d) else pd.Timestamp(season.start)
-        days = int((end - since).days)
-        if days > min_days:
-            out.append(DataGap(pid, None if d is None or pd.isna(d) else d.date(), days))
+    for k in np.flatnonzero(days > min_days):
+        d = seen[k]
+        last_day = None if np.isnat(d) else pd.Timestamp(d).date()
+        out.append(DataGap(str(pids[k]), last_day, int(days[k])))
     return out
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -70,7 +71,7 @@ def alert_id(parcel_id: str, kind: str, first_detected: dt.date | str) -> str:
 def apply_lifecycle(
     open_alerts: pd.DataFrame,
     conditions: Iterable[Condition],
-    fresh: set[tuple[str, str]] | set[str],
+    fresh: Container[Any],
     *,
     as_of: dt.date,
 ) -> list[AlertChange]:
@@ -79,7 +80,7 @@ def apply_lifecycle(
     Parameters
     ----------
     open_alerts : alerts with status new/ongoing: ``alert_id, parcel_id, kind, severity,
-        first_detected, last_observed, onset, evidence`` (dict).
+        first_detected, last_observed, onset, evidence`` (dict, or its JSON text).
     conditions : what the detectors see at ``as_of``.
     fresh : parcels (``parcel_id``) or (``parcel_id``, ``kind``) pairs that had fresh data
         in this run; only those can resolve.
@@ -103,7 +104,22 @@ def apply_lifecycle(
         by_key[key] = c
     changes: list[AlertChange] = []
     seen: set[tuple[str, str]] = set()
-    for row in open_alerts.itertuples(index=False):
+    cols = [
+        "alert_id",
+        "parcel_id",
+        "kind",
+        "severity",
+        "first_detected",
+        "last_observed",
+        "onset",
+        "evidence",
+    ]
+    rows = (
+        [_Open(*r) for r in zip(*(open_alerts[c].tolist() for c in cols), strict=True)]
+        if len(open_alerts)
+        else []
+    )
+    for row in rows:
         key = (row.parcel_id, row.kind)
         seen.add(key)
         cond = by_key.get(key)
@@ -123,7 +139,8 @@ def apply_lifecycle(
                 )
             )
         elif _is_fresh(fresh, row.parcel_id, row.kind):
-            evidence = dict(row.evidence) if isinstance(row.evidence, dict) else {}
+            ev = json.loads(row.evidence) if isinstance(row.evidence, str) else row.evidence
+            evidence = dict(ev) if isinstance(ev, dict) else {}
             evidence["resolved_as_of"] = as_of.isoformat()
             changes.append(
                 AlertChange(
@@ -163,5 +180,16 @@ def apply_lifecycle(
 _RANK = {"low": 0, "medium": 1, "high": 2}
 
 
-def _is_fresh(fresh: set[Any], parcel_id: str, kind: str) -> bool:
+class _Open(NamedTuple):
+    alert_id: str
+    parcel_id: str
+    kind: str
+    severity: str
+    first_detected: str
+    last_observed: str
+    onset: str | None
+    evidence: Any
+
+
+def _is_fresh(fresh: Container[Any], parcel_id: str, kind: str) -> bool:
     return parcel_id in fresh or (parcel_id, kind) in fresh

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,22 +15,23 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from agririsk.imagery import SceneItem, parcel_series
+from agririsk.imagery import SceneItem
 from agririsk.inputs import Report
-from agririsk.monitoring import store
+from agririsk.monitoring import cache, store
 from agririsk.monitoring.detectors import (
     HEAVY_RAIN_MM,
     IMAGERY_KINDS,
+    MIN_CLEAR,
     DataGap,
-    changed_parcels,
+    changed_parcels_obs,
     clear_observations,
     crop_mismatch_conditions,
-    data_gaps,
-    detect_imagery,
+    data_gaps_obs,
+    detect_imagery_obs,
 )
 from agririsk.monitoring.lifecycle import AlertChange, apply_lifecycle
 from agririsk.monitoring.weather_detectors import WEATHER_KINDS, detect_weather, heavy_rain_days
-from agririsk.pipeline import load_inputs
+from agririsk.parallel import Parallel
 from agririsk.region import Region
 
 __all__ = ["RunSummary", "monitor_region", "SEVERITY_POINTS"]
@@ -54,6 +56,8 @@ class RunSummary:
     resolved: Counter = field(default_factory=Counter)
     data_gaps: list[DataGap] = field(default_factory=list)
     up_to_date: bool = False
+    #: seconds per phase of the run (inputs, imagery, weather, detectors, store)
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready form (stored in ``runs.summary``)."""
@@ -97,10 +101,11 @@ def monitor_region(
     db: str | Path | None = None,
     as_of: dt.date | None = None,
     workspace: str | Path | None = None,
-    workers: int = 1,
+    workers: int | Parallel = 1,
     progress: Progress | None = None,
     report: Report | None = None,
     crop_predictions: pd.DataFrame | None = None,
+    crop_check: bool = True,
 ) -> RunSummary:
     """One monitoring run of ``region``'s season up to ``as_of``.
 
@@ -111,11 +116,17 @@ def monitor_region(
     as_of : the run date (default today); no imagery or weather after it is read. A date
         not after the last successful run's changes nothing.
     workspace : per-item cache (default ``.agririsk/`` beside region.toml).
-    workers : processes reducing new imagery items.
+    workers : processes reducing new imagery items, or a :class:`~agririsk.parallel.Parallel`
+        (e.g. a Dask cluster).
     progress : ``progress(done, total)`` over the season's items (cached ones are instant).
     report : collects input problems.
-    crop_predictions : hook for crop identification (``parcel_id, crop, probability,
-        date``); ``crop_mismatch`` alerts come from it.
+    crop_predictions : predicted crops (``parcel_id, crop, probability, date``) to raise
+        ``crop_mismatch`` alerts from, instead of the run's own crop check.
+    crop_check : classify the season's crops against the declarations when due (from
+        30 days after the latest declared crop's calendar peak, then every 30 days; see
+        :mod:`agririsk.monitoring.crops`) and raise ``crop_mismatch`` alerts from the
+        latest check. False: no crop check, no ``crop_mismatch`` alerts (unless
+        ``crop_predictions`` is given).
 
     Raises
     ------
@@ -138,36 +149,62 @@ def monitor_region(
                 )
                 return RunSummary(None, as_of, 0, up_to_date=True)
             started = store.now_iso()
-            inputs = load_inputs(region, until=as_of, report=report)
+            times: dict[str, float] = {}
+            tick = time.perf_counter()
+
+            def lap(name: str) -> None:
+                nonlocal tick
+                now = time.perf_counter()
+                times[name] = now - tick
+                tick = now
+
+            until = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+            reg, all_items = cache.region_inputs(region, workspace, until, report)
+            parcels, farmers = reg.parcels, reg.farmers
             first = pd.Timestamp(season.start) - pd.Timedelta(days=15)
-            items = [it for it in inputs.items if pd.Timestamp(_day(it)) >= first]
+            items = [it for it in all_items if pd.Timestamp(_day(it)) >= first]
             seen = {r[0] for r in con.execute("SELECT item_id FROM items_seen")}
             new_items = [it for it in items if it.id not in seen]
-            parcels = inputs.parcels
+            lap("inputs")
             series = (
-                parcel_series(
-                    items, parcels, workspace, workers=workers, progress=progress, report=report
+                cache.season_observations(
+                    items,
+                    parcels,
+                    reg.parcels_key,
+                    workspace,
+                    season,
+                    min_clear=MIN_CLEAR,
+                    workers=workers,
+                    progress=progress,
+                    report=report,
                 )
-                if items
+                if items and len(parcels)
                 else pd.DataFrame()
             )
+            lap("imagery")
+            obs = clear_observations(series, season, as_of)
             crops = parcels.set_index("parcel_id")["declared_crop"].astype(str)
-            weather, stations, parcel_station = _weather(region, parcels, as_of, report)
+            weather, stations, parcel_station = cache.station_weather(
+                region, workspace, parcels, report
+            )
+            if not weather.empty:
+                weather = weather[weather["date"] <= pd.Timestamp(as_of)]
             heavy = (
                 heavy_rain_days(weather, parcel_station, HEAVY_RAIN_MM)
                 if not weather.empty
                 else None
             )
+            lap("weather")
             judged = None  # first run: every parcel; later: those whose conditions can change
-            if last_as_of is not None and not series.empty:
-                judged = changed_parcels(
-                    series, [it.id for it in new_items], season, as_of, last_as_of
+            if last_as_of is not None and not obs.empty:
+                new_days = {pd.Timestamp(_day(it)) for it in new_items}
+                judged = changed_parcels_obs(
+                    obs, new_days, as_of, last_as_of
                 ) | store.open_alert_parcels(con, IMAGERY_KINDS)
-            conditions = (
-                detect_imagery(series, crops, season, as_of, heavy_rain=heavy, parcels=judged)
-                if not series.empty
-                else []
+            conditions = detect_imagery_obs(
+                obs, crops, season, as_of, heavy_rain=heavy, parcels=judged
             )
+            lap("detect_imagery")
             conditions += detect_weather(
                 weather,
                 stations,
@@ -175,37 +212,66 @@ def monitor_region(
                 crops,
                 season,
                 as_of,
-                not_water_limited=_irrigated_parcels(parcels, inputs.farmers),
+                not_water_limited=_irrigated_parcels(parcels, farmers),
             )
-            conditions += crop_mismatch_conditions(crop_predictions, crops, as_of)
-            fresh = _fresh(series, weather, parcels, season, as_of, last_as_of)
+            lap("detect_weather")
+            predictions, checked = crop_predictions, None
+            if predictions is None and crop_check:
+                predictions, checked = _crop_check(
+                    con, items, parcels, crops, workspace, season, as_of, report, workers
+                )
+            conditions += crop_mismatch_conditions(predictions, crops, as_of)
+            lap("crop_check")
+            fresh = _fresh(obs, weather, parcels, as_of, last_as_of)
+            if checked is not None:  # a new check can resolve an earlier mismatch
+                fresh.crop = set(map(str, checked["parcel_id"].tolist()))
             gaps = (
-                data_gaps(series, parcels["parcel_id"], season, as_of)
+                data_gaps_obs(obs, parcels["parcel_id"], season, as_of)
                 if season.start <= as_of
                 else []
             )
+            lap("fresh_gaps")
             summary = RunSummary(None, as_of, len(new_items), data_gaps=gaps)
             farmer_of = parcels.set_index("parcel_id")["farmer_id"].astype(str)
             con.execute("BEGIN IMMEDIATE")
             try:
-                changes = apply_lifecycle(store.open_alerts(con), conditions, fresh, as_of=as_of)
+                before = store.open_alerts(con, decode=False)
+                changes = apply_lifecycle(before, conditions, fresh, as_of=as_of)
                 cur = con.execute(
                     "INSERT INTO runs (started, as_of, items_read, status) VALUES (?, ?, ?, 'running')",
                     (started, as_of.isoformat(), len(new_items)),
                 )
                 run_id = int(cur.lastrowid or 0)
                 summary.run_id = run_id
-                _write_changes(con, changes, farmer_of, as_of, run_id, summary)
+                _write_changes(con, changes, farmer_of, as_of, run_id, summary, before)
                 con.executemany(
                     "INSERT OR IGNORE INTO items_seen (item_id, run_id) VALUES (?, ?)",
                     [(it.id, run_id) for it in new_items],
                 )
-                _farmer_risk(con, run_id, inputs.farmers["farmer_id"].astype(str))
+                _farmer_risk(con, run_id, farmers["farmer_id"].astype(str))
+                if checked is not None:
+                    con.execute("DELETE FROM crop_predictions")
+                    con.executemany(
+                        "INSERT INTO crop_predictions VALUES (?,?,?,?,?)",
+                        [
+                            (str(p), str(c), float(q), pd.Timestamp(d).date().isoformat(), run_id)
+                            for p, c, q, d in zip(
+                                checked["parcel_id"],
+                                checked["crop"],
+                                checked["probability"],
+                                checked["date"],
+                                strict=True,
+                            )
+                        ],
+                    )
+                    store.set_meta(con, "crop_check_as_of", as_of.isoformat())
                 con.execute(
                     "UPDATE runs SET finished = ?, status = 'ok', summary = ? WHERE run_id = ?",
                     (store.now_iso(), json.dumps(summary.to_dict()), run_id),
                 )
                 con.execute("COMMIT")
+                lap("store")
+                summary.timings = times
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -243,21 +309,52 @@ def _write_changes(
     as_of: dt.date,
     run_id: int,
     summary: RunSummary,
+    before: pd.DataFrame | None = None,
 ) -> None:
+    """Write the run's alert changes; an ongoing alert that did not change is not rewritten.
+
+    ``before``: the open alerts as stored (evidence as JSON text); an update that leaves
+    status, severity, last_observed and evidence as they are keeps its ``updated_run``
+    (the run that last changed the alert).
+    """
+    stored: dict[str, tuple] = {}
+    if before is not None and len(before):
+        stored = dict(
+            zip(
+                before["alert_id"].tolist(),
+                zip(
+                    before["status"].tolist(),
+                    before["severity"].tolist(),
+                    before["last_observed"].tolist(),
+                    before["evidence"].tolist(),
+                    strict=True,
+                ),
+                strict=True,
+            )
+        )
+    farmer = dict(zip(farmer_of.index.tolist(), farmer_of.tolist(), strict=True))
+    encoded: dict[tuple, str] = {}  # weather evidence repeats over the parcels of a station
+
+    def dumps(ev: dict) -> str:
+        try:
+            key = tuple(sorted(ev.items()))
+        except TypeError:  # an unhashable value: encode it every time
+            return json.dumps(ev, sort_keys=True)
+        if key not in encoded:
+            encoded[key] = json.dumps(ev, sort_keys=True)
+        return encoded[key]
+
+    opened, updated = [], []
     for c in changes:
-        ev = json.dumps(c.evidence, sort_keys=True)
+        ev = dumps(c.evidence)
         key = (c.kind, c.severity)
         if c.action == "open":
             summary.new[key] += 1
-            con.execute(
-                "INSERT INTO alerts (alert_id, parcel_id, farmer_id, kind, severity, status, first_detected, "
-                "last_observed, onset, opened_as_of, updated_run, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(alert_id) DO UPDATE SET status = 'ongoing', severity = excluded.severity, "
-                "last_observed = excluded.last_observed, updated_run = excluded.updated_run, evidence = excluded.evidence",
+            opened.append(
                 (
                     c.alert_id,
                     c.parcel_id,
-                    farmer_of.get(c.parcel_id),
+                    farmer.get(c.parcel_id),
                     c.kind,
                     c.severity,
                     c.status,
@@ -267,15 +364,25 @@ def _write_changes(
                     as_of.isoformat(),
                     run_id,
                     ev,
-                ),
+                )
             )
         else:
             (summary.ongoing if c.action == "update" else summary.resolved)[key] += 1
-            con.execute(
-                "UPDATE alerts SET status = ?, severity = ?, last_observed = ?, updated_run = ?, evidence = ? "
-                "WHERE alert_id = ?",
-                (c.status, c.severity, c.last_observed, run_id, ev, c.alert_id),
-            )
+            if stored.get(c.alert_id) == (c.status, c.severity, c.last_observed, ev):
+                continue
+            updated.append((c.status, c.severity, c.last_observed, run_id, ev, c.alert_id))
+    con.executemany(
+        "INSERT INTO alerts (alert_id, parcel_id, farmer_id, kind, severity, status, first_detected, "
+        "last_observed, onset, opened_as_of, updated_run, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(alert_id) DO UPDATE SET status = 'ongoing', severity = excluded.severity, "
+        "last_observed = excluded.last_observed, updated_run = excluded.updated_run, evidence = excluded.evidence",
+        opened,
+    )
+    con.executemany(
+        "UPDATE alerts SET status = ?, severity = ?, last_observed = ?, updated_run = ?, evidence = ? "
+        "WHERE alert_id = ?",
+        updated,
+    )
 
 
 def _farmer_risk(con: sqlite3.Connection, run_id: int, farmer_ids: pd.Series) -> None:
@@ -284,12 +391,15 @@ def _farmer_risk(con: sqlite3.Connection, run_id: int, farmer_ids: pd.Series) ->
         "SELECT farmer_id, severity, COUNT(*) FROM alerts WHERE status IN ('new','ongoing') "
         "GROUP BY farmer_id, severity"
     ).fetchall()
-    counts: dict[str, Counter] = {f: Counter() for f in farmer_ids}
+    with_alerts: dict[str, dict[str, int]] = {}
     for f, sev, n in rows:
-        counts.setdefault(str(f), Counter())[sev] += n
+        c = with_alerts.setdefault(str(f), {"high": 0, "medium": 0, "low": 0})
+        c[sev] += n
+    none = {"high": 0, "medium": 0, "low": 0}
     con.execute("DELETE FROM farmer_risk")
     out = []
-    for f, c in sorted(counts.items()):
+    for f in sorted(set(farmer_ids.tolist()) | set(with_alerts)):
+        c = with_alerts.get(f, none)
         pts = sum(SEVERITY_POINTS[s] * n for s, n in c.items())
         level = (
             "high" if pts >= 10 else ("elevated" if pts >= 3 else ("watch" if pts > 0 else "none"))
@@ -298,50 +408,77 @@ def _farmer_risk(con: sqlite3.Connection, run_id: int, farmer_ids: pd.Series) ->
     con.executemany("INSERT INTO farmer_risk VALUES (?,?,?,?,?,?,?,?)", out)
 
 
-def _fresh(
-    series: pd.DataFrame,
-    weather: pd.DataFrame,
+def _crop_check(
+    con: sqlite3.Connection,
+    items: list[SceneItem],
     parcels: gpd.GeoDataFrame,
+    crops: pd.Series,
+    workspace: Path,
     season,
     as_of: dt.date,
+    report: Report,
+    workers: int | Parallel,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the predictions to raise ``crop_mismatch`` from, the new check or None).
+
+    A new check when one is due (:func:`agririsk.monitoring.crops.check_due`), else the
+    latest check of this season kept in the store.
+    """
+    from agririsk.monitoring import crops as crop_mod
+
+    last = store.get_meta(con, "crop_check_as_of")
+    last_day = dt.date.fromisoformat(last) if last else None
+    if last_day is not None and last_day < season.start:
+        last_day = None  # a check of an earlier season
+    if crop_mod.check_due(crops, season, as_of, last_day):
+        logger.info("as of %s: classifying the season's crops against the declarations", as_of)
+        new = crop_mod.classify(items, parcels, workspace, season, as_of, report, workers=workers)
+        return new, new
+    if last_day is None:
+        return pd.DataFrame(columns=["parcel_id", "crop", "probability", "date"]), None
+    kept = pd.read_sql_query("SELECT parcel_id, crop, probability, date FROM crop_predictions", con)
+    return kept, None
+
+
+class _Fresh:
+    """The (parcel, kind) pairs with data newer than the last run, without listing them all.
+
+    Imagery kinds of the parcels with a clear view since the last run; weather kinds of
+    every parcel when weather days arrived (the parcels' stations share the file).
+    """
+
+    def __init__(self, imagery: set[str], weather: set[str] | None) -> None:
+        self.imagery, self.weather = imagery, weather or set()
+        #: parcels classified by this run's crop check (their crop_mismatch can resolve)
+        self.crop: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple):
+            return False
+        pid, kind = key
+        if kind in WEATHER_KINDS:
+            return pid in self.weather
+        if kind == "crop_mismatch":
+            return pid in self.crop
+        return kind in IMAGERY_KINDS and pid in self.imagery
+
+
+def _fresh(
+    obs: pd.DataFrame,
+    weather: pd.DataFrame,
+    parcels: gpd.GeoDataFrame,
+    as_of: dt.date,
     last_as_of: dt.date | None,
-) -> set[tuple[str, str]]:
-    """(parcel, kind) pairs with data newer than the last run: a clear view, or weather days."""
+) -> _Fresh:
+    """(parcel, kind) pairs with data newer than the last run: a clear view, or weather days.
+
+    ``obs``: the run's :func:`~agririsk.monitoring.detectors.clear_observations`.
+    """
     since = pd.Timestamp(last_as_of) if last_as_of else pd.Timestamp.min
-    out: set[tuple[str, str]] = set()
-    if not series.empty:
-        obs = clear_observations(series, season, as_of)
-        for pid in obs.loc[obs["date"] > since, "parcel_id"].unique():
-            out.update((str(pid), k) for k in IMAGERY_KINDS)
+    imagery: set[str] = set()
+    if not obs.empty:
+        imagery = set(map(str, obs.loc[obs["date"] > since, "parcel_id"].unique().tolist()))
+    weather_new = None
     if not weather.empty and (weather["date"] > since).any():
-        for pid in parcels["parcel_id"].astype(str):
-            out.update((pid, k) for k in WEATHER_KINDS)
-    return out
-
-
-def _weather(
-    region: Region, parcels: gpd.GeoDataFrame, as_of: dt.date, report: Report
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Station daily weather up to ``as_of`` and each parcel's nearest station."""
-    from agririsk.weather import read_station_daily, read_stations
-
-    empty = (
-        pd.DataFrame(columns=["station_id", "date", "tmin_c", "tmax_c", "precip_mm"]),
-        pd.DataFrame(columns=["station_id", "lat", "lon"]),
-        pd.Series(dtype=str),
-    )
-    if region.weather_stations is None or region.weather_observations is None:
-        logger.info("no station weather in %s: weather detectors skipped", region.path)
-        return empty
-    stations = read_stations(region.weather_stations, report)
-    daily = read_station_daily(
-        region.weather_observations, report, station_ids=stations["station_id"]
-    )
-    daily = daily[daily["date"] <= pd.Timestamp(as_of)]
-    cent = parcels.to_crs(4326).geometry.representative_point()
-    lat0 = cent.y.to_numpy()[:, None]
-    d2 = (lat0 - stations["lat"].to_numpy()[None, :]) ** 2 + (
-        (cent.x.to_numpy()[:, None] - stations["lon"].to_numpy()[None, :]) * 0.7
-    ) ** 2
-    nearest = stations["station_id"].to_numpy()[d2.argmin(axis=1)]
-    return daily, stations, pd.Series(nearest, index=parcels["parcel_id"].astype(str).to_numpy())
+        weather_new = set(parcels["parcel_id"].astype(str).tolist())
+    return _Fresh(imagery, weather_new)

@@ -7,6 +7,9 @@ Tables
 ``alerts``        one row per alert (CONTRACTS.md §7) plus ``opened_as_of`` and ``onset``.
 ``items_seen``    item_id, run_id: the imagery items a successful run has read.
 ``farmer_risk``   farmer_id, run_id, open alert counts by severity, ``risk_points``, ``risk_level``.
+``crop_predictions`` parcel_id, crop, probability, date, run_id: the latest crop-type check
+                 of the season (:mod:`agririsk.monitoring.crops`); ``meta`` key
+                 ``crop_check_as_of`` is the as-of date of that check.
 
 A run is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``): a run killed at any moment
 leaves the store as it was before that run. Two runs cannot overlap: :func:`run_lock`
@@ -92,6 +95,15 @@ MIGRATIONS: list[str] = [
         open_low INTEGER NOT NULL,
         risk_points INTEGER NOT NULL,
         risk_level TEXT NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE crop_predictions (
+        parcel_id TEXT PRIMARY KEY,
+        crop TEXT NOT NULL,
+        probability REAL NOT NULL,
+        date TEXT NOT NULL,
+        run_id INTEGER NOT NULL
     );
     """,
 ]
@@ -214,12 +226,17 @@ def open_alert_parcels(con: sqlite3.Connection, kinds: Iterable[str]) -> set[str
     return {str(r[0]) for r in rows}
 
 
-def open_alerts(con: sqlite3.Connection) -> pd.DataFrame:
-    """Alerts whose status is ``new`` or ``ongoing``, evidence decoded to dicts."""
+def open_alerts(con: sqlite3.Connection, *, decode: bool = True) -> pd.DataFrame:
+    """Alerts whose status is ``new`` or ``ongoing``, evidence decoded to dicts.
+
+    ``decode=False`` leaves the evidence a JSON string (the lifecycle decodes the few it
+    resolves).
+    """
     df = pd.read_sql_query(
         "SELECT * FROM alerts WHERE status IN ('new', 'ongoing') ORDER BY alert_id", con
     )
-    df["evidence"] = [json.loads(e) for e in df["evidence"]]
+    if decode:
+        df["evidence"] = [json.loads(e) for e in df["evidence"]]
     return df
 
 
@@ -260,6 +277,21 @@ def read_farmer_risk(db: str | Path) -> pd.DataFrame:
 def read_runs(db: str | Path) -> pd.DataFrame:
     """Every run recorded in the store."""
     return _read(db, "SELECT * FROM runs ORDER BY run_id")
+
+
+def get_meta(con: sqlite3.Connection, key: str) -> str | None:
+    """A value of the ``meta`` table, or None."""
+    row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(con: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a value of the ``meta`` table (inside the caller's transaction)."""
+    con.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def now_iso() -> str:

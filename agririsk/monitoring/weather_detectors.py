@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def station_conditions(
 
     Parameters
     ----------
-    daily : one station's days (``date, tmin_c, tmax_c, precip_mm``), any span.
+    daily : one station's days (``date, tmin_c, tmax_c, precip_mm``), any span, one row a day.
     crop : crop name (unknown → ``other``).
     as_of : nothing after it is used.
     latitude_deg : station latitude, for Hargreaves ET0.
@@ -93,21 +94,52 @@ def station_conditions(
     -------
     list of (kind, severity, onset, last_day, evidence).
     """
+    return _conditions(_StationDays.of(daily), crop, as_of, latitude_deg)
+
+
+class _StationDays(NamedTuple):
+    """One station's days as arrays, sorted by date (``datetime64[D]``)."""
+
+    date: np.ndarray
+    tmin: np.ndarray
+    tmax: np.ndarray
+    precip: np.ndarray
+
+    @classmethod
+    def of(cls, daily: pd.DataFrame) -> _StationDays:
+        d = daily.sort_values("date", kind="stable")
+        return cls(
+            d["date"].to_numpy("datetime64[D]"),
+            d["tmin_c"].to_numpy(float),
+            d["tmax_c"].to_numpy(float),
+            d["precip_mm"].to_numpy(float),
+        )
+
+
+def _d64(t: pd.Timestamp) -> np.datetime64:
+    return np.datetime64(t.date(), "D")
+
+
+def _ts(d: np.datetime64) -> pd.Timestamp:
+    return pd.Timestamp(d)
+
+
+def _conditions(
+    days: _StationDays, crop: str, as_of: dt.date, latitude_deg: float
+) -> list[tuple[str, str, pd.Timestamp, pd.Timestamp, dict]]:
     p = crop_params(crop)
-    end = pd.Timestamp(as_of)
-    cal = crop_calendar(p, end.year)
-    d = daily[(daily["date"] >= cal["sowing"]) & (daily["date"] <= end)].sort_values("date")
-    if d.empty or end < cal["emergence"]:
+    end = np.datetime64(as_of, "D")
+    cal = {k: _d64(v) for k, v in crop_calendar(p, as_of.year).items()}
+    day = np.timedelta64(1, "D")
+    m = (days.date >= cal["sowing"]) & (days.date <= end)
+    if not m.any() or end < cal["emergence"]:
         return []
-    out = []
-    tmax, tmin = d["tmax_c"].to_numpy(float), d["tmin_c"].to_numpy(float)
-    dates = d["date"]
+    out: list[tuple[str, str, pd.Timestamp, pd.Timestamp, dict]] = []
+    dates, tmax, tmin = days.date[m], days.tmax[m], days.tmin[m]
     # heat at flowering
-    win = (dates >= cal["flowering"] - pd.Timedelta(days=10)) & (
-        dates <= cal["flowering"] + pd.Timedelta(days=10)
-    )
-    recent = (dates > end - pd.Timedelta(days=10)).to_numpy()
-    hot = win.to_numpy() & (tmax > p.t_heat_c)
+    win = (dates >= cal["flowering"] - 10 * day) & (dates <= cal["flowering"] + 10 * day)
+    recent = dates > end - 10 * day
+    hot = win & (tmax > p.t_heat_c)
     if (hot & recent).sum() >= 2:
         dd = float(np.nansum(np.where(hot, tmax - p.t_heat_c, 0)))
         sev = "high" if dd >= 10 else ("medium" if dd >= 4 else "low")
@@ -115,29 +147,29 @@ def station_conditions(
             (
                 "heat_stress",
                 sev,
-                dates[hot].iloc[0],
-                dates[hot].iloc[-1],
+                _ts(dates[hot][0]),
+                _ts(dates[hot][-1]),
                 {
                     "threshold_tmax_c": p.t_heat_c,
                     "hot_days": int(hot.sum()),
                     "degree_days": round(dd, 1),
-                    "flowering_expected": cal["flowering"].date().isoformat(),
+                    "flowering_expected": str(cal["flowering"]),
                     "max_tmax_c": float(np.nanmax(tmax[hot])),
                 },
             )
         )
     # frost between emergence (wheat: heading, it is hardy before) and maturity
-    frost_from = cal["flowering"] - pd.Timedelta(days=10) if p.crop == "wheat" else cal["emergence"]
-    grow = ((dates >= frost_from) & (dates <= cal["maturity"])).to_numpy()
-    frost = grow & (tmin < 0) & (dates > end - pd.Timedelta(days=7)).to_numpy()
+    frost_from = cal["flowering"] - 10 * day if p.crop == "wheat" else cal["emergence"]
+    grow = (dates >= frost_from) & (dates <= cal["maturity"])
+    frost = grow & (tmin < 0) & (dates > end - 7 * day)
     if frost.any():
         low = float(np.nanmin(tmin[frost]))
         out.append(
             (
                 "frost",
                 "high" if low < -2 else "medium",
-                dates[frost].iloc[0],
-                dates[frost].iloc[-1],
+                _ts(dates[frost][0]),
+                _ts(dates[frost][-1]),
                 {
                     "min_tmin_c": round(low, 1),
                     "frost_days": int(frost.sum()),
@@ -146,66 +178,59 @@ def station_conditions(
             )
         )
     # drought: FAO-56 bucket from April 1 (soil 25 % depleted after snowmelt)
-    if p.crop != "rice" and end <= cal["maturity"] - pd.Timedelta(days=20):
-        b = daily[(daily["date"] >= _bucket_start(cal)) & (daily["date"] <= end)].sort_values(
-            "date"
+    if p.crop != "rice" and end <= cal["maturity"] - 20 * day:
+        start = min(np.datetime64(f"{as_of.year}-04-01", "D"), cal["sowing"])
+        bm = (days.date >= start) & (days.date <= end)
+        bdates = days.date[bm]
+        ks, etc, t = _bucket(
+            bdates, days.tmin[bm], days.tmax[bm], days.precip[bm], p, cal["sowing"], latitude_deg
         )
-        ks, etc, t = _bucket(b, p, cal["sowing"], latitude_deg)
-        bdates = b["date"]
-        last14 = ((bdates > end - pd.Timedelta(days=14)) & (bdates >= cal["emergence"])).to_numpy()
+        last14 = (bdates > end - 14 * day) & (bdates >= cal["emergence"])
         if last14.sum() >= 7:
-            m = float(np.nanmean(ks[last14]))
+            mean_ks = float(np.nanmean(ks[last14]))
             w = 1 + 2 * np.exp(-(((t - p.days_to_peak) / 15.0) ** 2))
             loss = p.ky * (1 - float(np.sum(w * ks * etc)) / max(float(np.sum(w * etc)), 1e-9))
-            if m < 0.8 and loss >= DROUGHT_MIN_LOSS:
+            if mean_ks < 0.8 and loss >= DROUGHT_MIN_LOSS:
                 sev = "high" if loss >= 0.2 else ("medium" if loss >= 0.1 else "low")
-                stressed = bdates[(ks < 0.9) & (bdates >= cal["emergence"]).to_numpy()]
+                stressed = bdates[(ks < 0.9) & (bdates >= cal["emergence"])]
+                rain30 = float(np.nansum(days.precip[bm][bdates > end - 30 * day]))
                 out.append(
                     (
                         "drought",
                         sev,
-                        stressed.iloc[0],
-                        bdates.iloc[-1],
+                        _ts(stressed[0]),
+                        _ts(bdates[-1]),
                         {
-                            "ks_mean_14d": round(m, 3),
+                            "ks_mean_14d": round(mean_ks, 3),
                             "expected_ks": 1.0,
                             "yield_loss_so_far": round(loss, 3),
                             "taw_mm": TAW_MM,
-                            "rain_30d_mm": round(
-                                float(
-                                    b.loc[bdates > end - pd.Timedelta(days=30), "precip_mm"].sum()
-                                ),
-                                1,
-                            ),
+                            "rain_30d_mm": round(rain30, 1),
                         },
                     )
                 )
     return out
 
 
-def _bucket_start(cal: dict[str, pd.Timestamp]) -> pd.Timestamp:
-    return min(pd.Timestamp(cal["sowing"].year, 4, 1), cal["sowing"])
-
-
 def _bucket(
-    d: pd.DataFrame, p: CropParams, sow: pd.Timestamp, lat: float
+    dates: np.ndarray,
+    tmin: np.ndarray,
+    tmax: np.ndarray,
+    precip: np.ndarray,
+    p: CropParams,
+    sow: np.datetime64,
+    lat: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Daily Ks, ETc (mm) and days after sowing of the FAO-56 ch. 8 bucket (Kc = 0 before sowing)."""
-    dates = d["date"]
-    t = (dates - sow).dt.days.to_numpy()
-    et0 = hargreaves_array(
-        d["tmin_c"].to_numpy(float),
-        d["tmax_c"].to_numpy(float),
-        lat,
-        dates.dt.day_of_year.to_numpy(),
-    )
+    t = (dates - sow).astype(np.int64)
+    et0 = hargreaves_array(tmin, tmax, lat, pd.DatetimeIndex(dates).day_of_year.to_numpy())
     etc = np.where(t < 0, 0.0, _kc(p, t)) * np.nan_to_num(et0, nan=3.0)
-    rain = np.nan_to_num(d["precip_mm"].to_numpy(float))
+    rain = np.nan_to_num(precip)
     eff = rain - 0.3 * np.maximum(rain - 25, 0)
     taw, pdep = TAW_MM, p.p_depletion
     dr = 0.25 * taw
-    ks = np.ones(len(d))
-    for i in range(len(d)):
+    ks = np.ones(len(dates))
+    for i in range(len(dates)):
         k = 1.0 if dr <= pdep * taw else max(0.0, (taw - dr) / ((1 - pdep) * taw))
         ks[i] = k
         dr = min(taw, max(0.0, dr - eff[i] + k * etc[i]))
@@ -239,23 +264,37 @@ def detect_weather(
         return []
     lat = stations.set_index("station_id")["lat"].astype(float)
     w = weather[weather["date"] <= end]
-    cache: dict[tuple[str, str], list] = {}
-    out: list[Condition] = []
+    by_station = {str(sid): _StationDays.of(g) for sid, g in w.groupby("station_id", sort=False)}
+    nothing = _StationDays.of(w.iloc[:0])
     skip = not_water_limited or set()
-    for pid, sid in parcel_station.items():
-        crop = str(crops.get(pid, "other"))
-        key = (str(sid), crop)
-        if key not in cache:
-            cache[key] = station_conditions(
-                w[w["station_id"] == sid], crop, end.date(), float(lat.get(sid, 45.0))
-            )
-        for kind, sev, onset, last, ev in cache[key]:
+    pairs = pd.DataFrame(
+        {
+            "parcel_id": parcel_station.index.astype(str),
+            "station_id": parcel_station.to_numpy().astype(str),
+            "crop": crops.reindex(parcel_station.index).fillna("other").astype(str).to_numpy(),
+        }
+    )
+    out: list[Condition] = []
+    # conditions are worked out per (station, crop), then given to its parcels in order
+    conds: dict[tuple[str, str], list] = {}
+    for sid, crop in pairs[["station_id", "crop"]].drop_duplicates().itertuples(index=False):
+        days = by_station.get(sid, nothing)
+        found = _conditions(days, crop, end.date(), float(lat.get(sid, 45.0)))
+        if found:
+            conds[(sid, crop)] = found
+    if not conds:
+        return out
+    for pid, sid, crop in zip(
+        pairs["parcel_id"].tolist(),
+        pairs["station_id"].tolist(),
+        pairs["crop"].tolist(),
+        strict=True,
+    ):
+        for kind, sev, onset, last, ev in conds.get((sid, crop), ()):
             if kind == "drought" and pid in skip:
                 continue
             out.append(
-                Condition(
-                    str(pid), kind, sev, last.date(), onset.date(), dict(ev, station_id=str(sid))
-                )
+                Condition(pid, kind, sev, last.date(), onset.date(), dict(ev, station_id=sid))
             )
     return out
 

@@ -145,3 +145,68 @@ def test_station_conditions__frost_after_emergence_and_drought_without_rain():
             weather(days, rain=8.0), "soybean", dt.date(2026, 7, 25), 46.6
         )
     ]
+
+
+def _random_fields(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Fields of four crops with every kind of trouble: late sowing, hail, flood, harvest, bare."""
+    crops = ["maize", "soybean", "wheat", "rice"]
+    rows = []
+    dates = pd.date_range("2026-04-05", "2026-10-20", freq="5D")
+    for i in range(n):
+        crop = crops[i % len(crops)]
+        shift = int(rng.integers(-15, 16))
+        v = calendar_ndvi(crop, dates - pd.Timedelta(days=shift)) + rng.normal(0, 0.03, len(dates))
+        w = np.full(len(dates), -0.4) + rng.normal(0, 0.05, len(dates))
+        event = rng.integers(0, 6)
+        k = int(rng.integers(5, len(dates) - 3))
+        if event == 1:  # hail: a drop, then regrowth
+            v[k:] = 0.15 + (v[k:] - 0.15) * np.minimum(1, 0.3 + 0.02 * np.arange(len(dates) - k))
+        elif event == 2:  # flood: canopy gone, open water
+            v[k:] = 0.18
+            w[k : k + 3] = 0.2
+        elif event == 3:  # harvest to stubble
+            v[k:] = 0.2
+        elif event == 4:  # never sown
+            v[:] = 0.17 + rng.normal(0, 0.02, len(dates))
+        cloudy = rng.random(len(dates)) < 0.4
+        for d, x, y, c in zip(dates, v, w, cloudy, strict=True):
+            rows.append(
+                dict(
+                    parcel_id=f"P{i:04d}",
+                    item_id=f"S2_{d:%Y%m%d}",
+                    datetime=d.tz_localize("UTC"),
+                    clear_fraction=0.2 if c else float(rng.uniform(0.6, 1.0)),
+                    ndvi_p50=float(x),
+                    ndwi_p50=float(y),
+                    crop=crop,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_detect_imagery__numba_kernel_decides_like_the_python_detector():
+    """The kernel that picks the parcels to describe flags exactly those with a condition."""
+    import pytest
+
+    from agririsk.imagery._fused import HAVE_NUMBA
+    from agririsk.monitoring.detectors import clear_observations, detect_imagery_obs
+
+    if not HAVE_NUMBA:
+        pytest.skip("numba not installed: the Python detector runs on every parcel")
+    s = _random_fields(np.random.default_rng(11), 400)
+    twin = s.sample(frac=0.1, random_state=1)  # same-day views of an overlapping tile
+    twin = twin.assign(item_id=twin["item_id"] + "_T2", ndvi_p50=twin["ndvi_p50"] + 0.05)
+    s = pd.concat([s, twin], ignore_index=True)
+    crops = s.groupby("parcel_id")["crop"].first()
+    found = 0
+    for as_of in pd.date_range("2026-05-20", "2026-10-20", freq="20D"):
+        obs = clear_observations(s, SEASON, as_of.date())
+        py = detect_imagery_obs(obs, crops, SEASON, as_of.date(), use_kernel=False)
+        nb = detect_imagery_obs(obs, crops, SEASON, as_of.date(), use_kernel=True)
+        assert nb == py
+        found += len(py)
+        # the observation store returns rows in any order: the result must not depend on it
+        shuffled = clear_observations(s.sample(frac=1, random_state=3), SEASON, as_of.date())
+        pd.testing.assert_frame_equal(shuffled, obs)
+    assert found > 100  # the random fields do raise conditions of several kinds
+    assert {c.kind for c in py} >= {"crop_failure", "no_emergence", "early_harvest"}

@@ -1,0 +1,73 @@
+"""The monitoring caches: same inputs and observations as a cold read, invalidated by edits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pandas as pd
+
+from agririsk.imagery import parcel_series
+from agririsk.inputs import Report
+from agririsk.monitoring import cache
+from agririsk.monitoring.detectors import MIN_CLEAR, clear_observations
+from agririsk.pipeline import load_inputs
+from agririsk.region import Region
+
+
+def _until(day: dt.date) -> pd.Timestamp:
+    return pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+
+
+def test_region_inputs__cached_read_equals_cold_read_and_replays_problems(sample_region, tmp_path):
+    region = Region.from_toml(sample_region)
+    day = dt.date(2026, 7, 1)
+    cold = Report()
+    ref = load_inputs(region, until=day, report=cold)
+    ws = tmp_path / "ws"
+    for _ in range(2):  # a miss, then a hit
+        rep = Report()
+        reg, items = cache.region_inputs(region, ws, _until(day), rep)
+        pd.testing.assert_frame_equal(reg.parcels, ref.parcels)
+        pd.testing.assert_frame_equal(reg.farmers, ref.farmers)
+        assert [i.id for i in items] == [i.id for i in ref.items]
+        assert {str(p) for p in rep.problems} >= {str(p) for p in cold.problems}
+    assert (ws / "monitor" / "inputs-region.pkl").is_file()
+
+
+def test_region_inputs__an_edited_file_is_read_again(sample_region, tmp_path):
+    region = Region.from_toml(sample_region)
+    ws = tmp_path / "ws"
+    reg, _ = cache.region_inputs(region, ws, _until(dt.date(2026, 7, 1)), Report())
+    farmers = pd.read_csv(region.farmers_path, dtype=str)
+    farmers.iloc[:-1].to_csv(region.farmers_path, index=False)  # one farmer fewer
+    st = os.stat(region.farmers_path)
+    os.utime(region.farmers_path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again, _ = cache.region_inputs(region, ws, _until(dt.date(2026, 7, 1)), Report())
+    assert len(again.farmers) == len(reg.farmers) - 1
+
+
+def test_season_observations__store_equals_the_clear_rows_of_the_series(sample_region, tmp_path):
+    """Item by item into the store (segments, then a merge): the clear views are the same."""
+    region = Region.from_toml(sample_region)
+    season = region.season
+    ws = tmp_path / "ws"
+    reg, items = cache.region_inputs(region, ws, _until(season.end), Report())
+    items = [i for i in items if i.datetime.date() >= season.start - dt.timedelta(days=15)]
+    assert len(items) > cache.MAX_SEGMENTS + 2
+    full = parcel_series(items, reg.parcels, ws)
+    for k in range(1, len(items) + 1):  # one new item a run: segments, then compaction
+        got = cache.season_observations(
+            items[:k], reg.parcels, reg.parcels_key, ws, season, min_clear=MIN_CLEAR
+        )
+    folder = next((ws / "monitor").glob("obs-*"))
+    assert 1 <= len(list(folder.glob("seg-*.parquet"))) <= cache.MAX_SEGMENTS
+    for as_of in (dt.date(2026, 6, 1), season.end):
+        pd.testing.assert_frame_equal(
+            clear_observations(got, season, as_of), clear_observations(full, season, as_of)
+        )
+    # an earlier as-of reads only the items it is given, whatever the store holds
+    early = cache.season_observations(
+        items[:3], reg.parcels, reg.parcels_key, ws, season, min_clear=MIN_CLEAR
+    )
+    assert set(early["item_id"]) <= {i.id for i in items[:3]}
