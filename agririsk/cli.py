@@ -13,7 +13,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from agririsk._cliargs import add_region_options, date_arg, positive_int
+from agririsk._cliargs import (
+    add_parallel_options,
+    add_region_options,
+    date_arg,
+    parallel_from_args,
+    positive_int,
+)
 
 logger = logging.getLogger("agririsk")
 
@@ -28,13 +34,16 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         help="pre-loan scores for every farmer of a region",
         description="Pre-loan scores for every farmer: pd, score, grade, decision, reasons and "
         "data_quality, from what was known on the as-of date (no imagery after it is read). "
-        "Writes scores.parquet (GeoParquet) and scores.csv to --out.",
+        "Writes scores.parquet (GeoParquet) and scores.csv to --out. With an as-of date inside the "
+        "season (a mid-season re-score), the season's fields are also classified by crop type from "
+        "its images so far and compared with the declared crops: the scores carry "
+        "crop_mismatch_share and parcel_crops.csv lists every field's predicted crop.",
     )
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     p.add_argument("--as-of", type=date_arg, metavar="DATE", help="decision date YYYY-MM-DD (default: season.start)")
     p.add_argument("--model", type=Path, metavar="FILE", help="a model written by 'agririsk train' (default: the expert scorecard)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    add_parallel_options(p)
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the outputs")
     p.set_defaults(func=run_score)
 
@@ -49,7 +58,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     add_region_options(p)
     p.add_argument("--out", type=Path, required=True, metavar="MODEL_FILE", help="where to write the model (e.g. model.json)")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes for the imagery reduction")
+    add_parallel_options(p)
     p.set_defaults(func=run_train)
 
 
@@ -107,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitor(sub)
     _add_export(sub)
+    from agririsk.imagery.classify_cli import add_parser as add_classify
+
+    add_classify(sub)
     return parser
 
 
@@ -142,7 +154,7 @@ def run_score(args: argparse.Namespace) -> int:
         logger.info("model %s: trained on seasons %s", args.model, meta.get("training_seasons"))
     t0 = time.monotonic()
     run = score_region(
-        region, as_of=args.as_of, workspace=args.workspace, workers=args.workers,
+        region, as_of=args.as_of, workspace=args.workspace, workers=parallel_from_args(args),
         progress=_progress(args, "imagery items"), model=model,
     )
     personal = None
@@ -152,11 +164,18 @@ def run_score(args: argparse.Namespace) -> int:
         personal = read_farmers(region.farmers_path, run.report, include_personal=True)
         personal = personal[[c for c in ("farmer_id", "name", "national_id", "phone") if c in personal]]
     paths = write_scores(run.scores, args.out, personal=personal)
+    crops = run.parcel_crops
+    if crops is not None and crops["predicted_crop"].notna().any():
+        from agririsk.export.tables import write_parcel_crops
+
+        paths["parcel_crops.csv"] = write_parcel_crops(crops, args.out)
     write_json(
         Path(args.out) / "score_report.json",
         {
             "region": region.name, "as_of": run.as_of, "model": str(args.model) if getattr(args, "model", None) else "expert scorecard", "past_seasons": [s.start.year for s in run.seasons],
             "items_used": run.items_used, "farmers": len(run.scores),
+            "fields_crop_checked": 0 if crops is None else int(crops["predicted_crop"].notna().sum()),
+            "fields_crop_mismatch": 0 if crops is None else int(crops["crop_mismatch"].fillna(False).astype(bool).sum()),
             "seconds": round(time.monotonic() - t0, 1),
             "problems": run.report.to_records(), "counters": dict(run.report.counters),
         },
@@ -189,11 +208,13 @@ def run_train(args: argparse.Namespace) -> int:
     from agririsk.training import train_region
 
     region = Region.from_toml(args.region)
-    result = train_region(region, args.out, workspace=args.workspace, workers=args.workers,
+    result = train_region(region, args.out, workspace=args.workspace, workers=parallel_from_args(args),
                           progress=_progress(args, "imagery items"))
     doc = result.report
+    no_imagery = sum(s["loans"] for s in doc.get("seasons_without_imagery", []))
     print(f"trained on {doc['loans_used']} loans of seasons {', '.join(map(str, doc['seasons']))} "
-          f"({doc['defaults']} defaults; {doc['loans_left_out']} left out for too little imagery)")
+          f"({doc['defaults']} defaults; {doc['loans_left_out']} left out for too little imagery"
+          + (f", {no_imagery} of seasons with no imagery before them" if no_imagery else "") + ")")
     oot = doc["out_of_time"]
     if "trained" in oot:
         t, e = oot["trained"], oot["expert"]
