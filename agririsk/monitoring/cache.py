@@ -17,7 +17,9 @@ otherwise be re-read every run; they are kept under ``workspace/monitor/``:
   detectors only ever look at clear observations, so their results are the same as from
   the full parcel series.
 
-Both are caches: deleting ``workspace/monitor/`` only makes the next run slower. They hold
+Both are caches: deleting ``workspace/monitor/`` only makes the next run slower. The
+``.pkl`` files are pickles, loaded only when this user owns them and nobody else may
+write them (:func:`_private`); any other file is rebuilt. They hold
 no personal data (parcels carry ``parcel_id``, ``farmer_id``, crop and geometry; farmers
 are kept as read, as in the per-item cache of the pipeline, on the user's own disk).
 """
@@ -88,6 +90,21 @@ def _stamp(paths: Sequence[Path | str | None]) -> tuple:
     return tuple(out)
 
 
+def _private(fd: int) -> bool:
+    """Whether an open cache file belongs to this user and nobody else may write it.
+
+    Loading a pickle runs code, so a cache file is trusted only when no other user could
+    have written it: owned by the running user and not writable by group or others (the
+    caches are written with mode 0600 by :func:`tempfile.mkstemp`). A workspace on a
+    shared file system with looser modes simply loses its monitoring caches.
+    """
+    st = os.fstat(fd)
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows: no POSIX ownership to check
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o022
+
+
 def _cached(path: Path, stamp: tuple, report: Report, build: Callable[[Report], Any]) -> Any:
     """The value cached at ``path`` for ``stamp``, else ``build(report)`` (then cached).
 
@@ -95,6 +112,8 @@ def _cached(path: Path, stamp: tuple, report: Report, build: Callable[[Report], 
     """
     try:
         with open(path, "rb") as fh:
+            if not _private(fh.fileno()):
+                raise ValueError("not written by this user with mode 0600; a pickle is loaded only then")
             got = pickle.load(fh)
         if got["stamp"] == stamp:
             for p in got["problems"]:

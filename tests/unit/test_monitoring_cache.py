@@ -71,3 +71,19 @@ def test_season_observations__store_equals_the_clear_rows_of_the_series(sample_r
         items[:3], reg.parcels, reg.parcels_key, ws, season, min_clear=MIN_CLEAR
     )
     assert set(early["item_id"]) <= {i.id for i in items[:3]}
+
+
+def test_cached__a_pickle_others_could_have_written_is_rebuilt_not_loaded(tmp_path):
+    path = tmp_path / "monitor" / "inputs-x.pkl"
+    builds: list[int] = []
+
+    def build(rep: Report) -> dict:
+        builds.append(1)
+        return {"value": len(builds)}
+
+    assert cache._cached(path, ("s",), Report(), build) == {"value": 1}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert cache._cached(path, ("s",), Report(), build) == {"value": 1}  # trusted: loaded
+    os.chmod(path, 0o666)  # group/others may write it: never unpickled
+    assert cache._cached(path, ("s",), Report(), build) == {"value": 2}
+    assert len(builds) == 2
