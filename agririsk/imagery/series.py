@@ -177,10 +177,16 @@ def parcel_series(
             unshared, workspace / "items",
         )
 
-    ordered = [frames[i.id] for i in items if i.id in frames and len(frames[i.id])]
+    # Hand the per-item tables over to the concatenation (popped, not copied) so that at
+    # most two copies of the region's table exist at once: the concatenation and its
+    # sorted result (three before, with the per-item tables still alive).
+    ordered = [frames.pop(i.id) for i in items if i.id in frames]
+    ordered = [f for f in ordered if len(f)]
+    frames.clear()
     if not ordered:
         return _empty()
     out = pd.concat(ordered, ignore_index=True)
+    del ordered
     return out.sort_values(["parcel_id", "datetime", "item_id"], kind="stable").reset_index(
         drop=True
     )
