@@ -19,7 +19,7 @@ ZERO, ONE, LO, PER = f32(0.0), f32(1.0), f32(-1.0), f32(50.0)  # bins: (v - LO) 
 SIX, SEVEN5, TWO5, HAZE = f32(6.0), f32(7.5), f32(2.5), f32(0.2)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _nd(a: Any, b: Any) -> Any:  # == indices.normalized_difference, NaN when undefined
     den = a + b
     if a >= ZERO and b >= ZERO and den > ZERO:
@@ -27,13 +27,13 @@ def _nd(a: Any, b: Any) -> Any:  # == indices.normalized_difference, NaN when un
     return f32(np.nan)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _bin(v: Any, nbins: int) -> int:  # == stats: ((v - LO) * PER).astype(intp), clipped
     b = int((v - LO) * PER)
     return 0 if b < 0 else (nbins - 1 if b > nbins - 1 else b)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def accumulate(  # type: ignore[no-untyped-def]
     # 1-D DN of the block's pixels; a band not read is passed as the red band again
     blue,
@@ -52,6 +52,14 @@ def accumulate(  # type: ignore[no-untyped-def]
     # int32 flat indices of the pixels to evaluate (ignored when dense: all of them)
     pix,
     dense,
+    # a coarse band (and ok when ok_coarse) holds the band's own pixels, (Hc, Wc) flattened:
+    # driver pixel (r, c) of the window (width pixels wide) is its element rows[r] * wc + cols[c]
+    coarse,
+    ok_coarse,
+    width,
+    rows,
+    cols,
+    wc,
     # local label of each evaluated pixel; global label of each local label
     local,
     labels,
@@ -91,16 +99,36 @@ def accumulate(  # type: ignore[no-untyped-def]
     x_e, xx_e, h_e = lx[max(s_evi, 0)], lxx[max(s_evi, 0)], ghist[max(s_evi, 0)]
     x_m, xx_m, h_m = lx[max(s_ndmi, 0)], lxx[max(s_ndmi, 0)], ghist[max(s_ndmi, 0)]
     x_w, xx_w, h_w = lx[max(s_ndwi, 0)], lxx[max(s_ndwi, 0)], ghist[max(s_ndwi, 0)]
+    c_b, c_g, c_n, c_s = coarse[0], coarse[1], coarse[3], coarse[4]
+    any_coarse = c_b or c_g or c_n or c_s or ok_coarse
+    w = np.int64(width)
+    wc = np.int64(wc)
+    row_start, row_end, r = np.int64(0), np.int64(0), np.int64(0)
+    # The sums of the current run of one parcel's pixels are kept in registers (the same
+    # additions in the same order as adding to the arrays pixel by pixel: the same bits).
+    cur, g = 0, 0
+    a_v = aa_v = a_e = aa_e = a_m = aa_m = a_w = aa_w = a_n = a_x = 0.0
     n = local.shape[0]
     n_data = 0
     for k in range(n):
-        p = k if dense else pix[k]
+        p = np.int64(k) if dense else np.int64(pix[k])
+        q = p
+        if any_coarse:
+            if p < row_start or p >= row_end:  # once per row: pixels come in row order
+                r = p // w
+                row_start = r * w
+                row_end = row_start + w
+            q = np.int64(rows[r]) * wc + np.int64(cols[p - row_start])
+        pb = q if c_b else p
+        pg = q if c_g else p
+        pn = q if c_n else p
+        ps = q if c_s else p
         nodata_px = (
-            (blue[p] == nd_b)
-            | (green[p] == nd_g)
+            (blue[pb] == nd_b)
+            | (green[pg] == nd_g)
             | (red[p] == nd_r)
-            | (nir[p] == nd_n)
-            | (swir[p] == nd_s)
+            | (nir[pn] == nd_n)
+            | (swir[ps] == nd_s)
         )
         if nodata_px:
             continue
@@ -108,47 +136,79 @@ def accumulate(  # type: ignore[no-untyped-def]
         j = local[k]
         if j == 0:
             continue  # not a parcel pixel (dense windows): nothing to accumulate
-        if not ok[p]:
+        if not ok[q if ok_coarse else p]:
             continue
+        if j != cur:  # a new run of one parcel's pixels: its sums move into registers
+            if cur != 0:
+                x_v[cur], xx_v[cur] = a_v, aa_v
+                if lowblue:
+                    ln_lb[cur], lx_lb[cur] = a_n, a_x
+                if s_evi >= 0:
+                    x_e[cur], xx_e[cur] = a_e, aa_e
+                if s_ndmi >= 0:
+                    x_m[cur], xx_m[cur] = a_m, aa_m
+                if s_ndwi >= 0:
+                    x_w[cur], xx_w[cur] = a_w, aa_w
+            cur = j
+            g = labels[j]
+            a_v, aa_v = x_v[j], xx_v[j]
+            if lowblue:
+                a_n, a_x = ln_lb[j], lx_lb[j]
+            if s_evi >= 0:
+                a_e, aa_e = x_e[j], xx_e[j]
+            if s_ndmi >= 0:
+                a_m, aa_m = x_m[j], xx_m[j]
+            if s_ndwi >= 0:
+                a_w, aa_w = x_w[j], xx_w[j]
         rr = f32(red[p]) * sc_r + of_r
-        nn = f32(nir[p]) * sc_n + of_n
+        nn = f32(nir[pn]) * sc_n + of_n
         v = _nd(nn, rr)
         if v == v:
             v64 = np.float64(v)
-            x_v[j] += v64
-            xx_v[j] += v64 * v64
-            h_v[labels[j], _bin(v, nbins)] += 1
+            a_v += v64
+            aa_v += v64 * v64
+            h_v[g, _bin(v, nbins)] += 1
             if lowblue:
-                bb = f32(blue[p]) * sc_b + of_b
+                bb = f32(blue[pb]) * sc_b + of_b
                 if bb <= HAZE:
-                    ln_lb[j] += 1.0
-                    lx_lb[j] += v64
+                    a_n += 1.0
+                    a_x += v64
         if s_evi >= 0:
-            bb = f32(blue[p]) * sc_b + of_b
+            bb = f32(blue[pb]) * sc_b + of_b
             den = nn + SIX * rr - SEVEN5 * bb + ONE
             if bb >= ZERO and rr >= ZERO and nn >= ZERO and den > ZERO:
                 e = TWO5 * (nn - rr) / den
                 if e == e:
                     e64 = np.float64(e)
-                    x_e[j] += e64
-                    xx_e[j] += e64 * e64
-                    h_e[labels[j], _bin(e, nbins)] += 1
+                    a_e += e64
+                    aa_e += e64 * e64
+                    h_e[g, _bin(e, nbins)] += 1
         if s_ndmi >= 0:
-            ss = f32(swir[p]) * sc_s + of_s
+            ss = f32(swir[ps]) * sc_s + of_s
             m = _nd(nn, ss)
             if m == m:
                 m64 = np.float64(m)
-                x_m[j] += m64
-                xx_m[j] += m64 * m64
-                h_m[labels[j], _bin(m, nbins)] += 1
+                a_m += m64
+                aa_m += m64 * m64
+                h_m[g, _bin(m, nbins)] += 1
         if s_ndwi >= 0:
-            gg = f32(green[p]) * sc_g + of_g
-            w = _nd(gg, nn)
-            if w == w:
-                w64 = np.float64(w)
-                x_w[j] += w64
-                xx_w[j] += w64 * w64
-                h_w[labels[j], _bin(w, nbins)] += 1
+            gg = f32(green[pg]) * sc_g + of_g
+            wi = _nd(gg, nn)
+            if wi == wi:
+                w64 = np.float64(wi)
+                a_w += w64
+                aa_w += w64 * w64
+                h_w[g, _bin(wi, nbins)] += 1
+    if cur != 0:
+        x_v[cur], xx_v[cur] = a_v, aa_v
+        if lowblue:
+            ln_lb[cur], lx_lb[cur] = a_n, a_x
+        if s_evi >= 0:
+            x_e[cur], xx_e[cur] = a_e, aa_e
+        if s_ndmi >= 0:
+            x_m[cur], xx_m[cur] = a_m, aa_m
+        if s_ndwi >= 0:
+            x_w[cur], xx_w[cur] = a_w, aa_w
     for j in range(1, n_loc):  # == x[labels] += np.bincount(...) of the NumPy path
         g = labels[j]
         for s in range(n_slots):
@@ -159,7 +219,7 @@ def accumulate(  # type: ignore[no-untyped-def]
     return n_data
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def hist_quantiles(h, qs, lo, hi):  # type: ignore[no-untyped-def]
     """Same arithmetic as :func:`agririsk.imagery.stats.hist_quantiles`, row by row."""
     rows, nb = h.shape

@@ -5,6 +5,7 @@ Private to :mod:`agririsk.imagery.zonal`.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ from rasterio.windows import Window
 if TYPE_CHECKING:
     from agririsk.imagery.zonal import Grid
 
-__all__ = ["Fit", "fit", "read_halo", "read_like", "windows"]
+__all__ = ["Fit", "TileCache", "fit", "read_coarse", "read_halo", "read_like", "windows"]
 
 
 def windows(ds: DatasetReader) -> list[Window]:
@@ -32,6 +33,54 @@ def windows(ds: DatasetReader) -> list[Window]:
 
 
 Fit = bool | tuple[int, int, int]
+
+
+class TileCache:
+    """A band whose windows are read from its decoded internal tiles, each decoded once.
+
+    GDAL decodes a whole compressed tile for every window read that touches it (measured:
+    four 256² reads of one 512² DEFLATE tile cost four decodes). Windows that do not follow
+    the band's own tiles (a 20 m band under 10 m windows, a mask read with a halo that
+    reaches into the neighbouring tiles) would decode the same tiles again and again. This
+    keeps the last ``rows`` rows of tiles decoded; windows are read in row order, so each
+    tile is decoded once. Everything but ``read(1, window=...)`` is the dataset's.
+    """
+
+    def __init__(self, ds: DatasetReader, rows: int = 3) -> None:
+        self._ds = ds
+        self._bh, self._bw = ds.block_shapes[0]
+        self._cap = rows * -(-ds.width // self._bw)
+        self._tiles: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._ds, name)
+
+    def _tile(self, i: int, j: int) -> np.ndarray:
+        t = self._tiles.get((i, j))
+        if t is None:
+            r, c = i * self._bh, j * self._bw
+            win = Window(
+                c, r, min(self._bw, self._ds.width - c), min(self._bh, self._ds.height - r)
+            )
+            t = self._tiles[(i, j)] = self._ds.read(1, window=win)
+            if len(self._tiles) > self._cap:
+                self._tiles.popitem(last=False)
+        return t
+
+    def read(self, indexes: int, window: Window) -> np.ndarray:
+        """Band ``indexes`` (1) over ``window``, which must lie inside the band."""
+        r0, c0 = int(window.row_off), int(window.col_off)
+        r1, c1 = r0 + int(window.height), c0 + int(window.width)
+        bh, bw = self._bh, self._bw
+        out = np.empty((r1 - r0, c1 - c0), dtype=self._ds.dtypes[0])
+        for i in range(r0 // bh, -(-r1 // bh)):
+            for j in range(c0 // bw, -(-c1 // bw)):
+                t = self._tile(i, j)
+                tr0, tc0 = i * bh, j * bw
+                a, b = max(r0, tr0), min(r1, tr0 + t.shape[0])
+                c, d = max(c0, tc0), min(c1, tc0 + t.shape[1])
+                out[a - r0 : b - r0, c - c0 : d - c0] = t[a - tr0 : b - tr0, c - tc0 : d - tc0]
+        return out
 
 
 def fit(ds: DatasetReader | WarpedVRT, driver: Grid) -> Fit:
@@ -53,17 +102,32 @@ def fit(ds: DatasetReader | WarpedVRT, driver: Grid) -> Fit:
     return k, int(round(dr)), int(round(dc))
 
 
-def _read_coarse(
-    ds: DatasetReader | WarpedVRT, win: Window, k: int, dr: int, dc: int, fill: float
-) -> np.ndarray:
-    """Nearest-neighbour upsampling by pixel repetition: the band's own pixels, read natively.
+def read_coarse(
+    ds: DatasetReader | WarpedVRT,
+    win: Window,
+    k: int,
+    dr: int,
+    dc: int,
+    fill: float,
+    halo: int = 0,
+    driver_shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A coarse band's own pixels under driver window ``win``, not resampled.
 
-    Same values as GDAL's nearest resampling on an aligned integer-factor grid, at a
-    fraction of the cost (no warping kernel)."""
+    The band's pixels are ``k × k`` driver pixels, its origin ``(dr, dc)`` driver pixels
+    from the driver's (see :func:`fit`). Returns ``(small, rows, cols)``: the band's pixels
+    covering the window, grown by ``halo`` band pixels on every side (``fill`` beyond the
+    band's extent), and for each driver row / column of the window the row / column of
+    ``small`` that holds it (halo excluded: ``small[halo + rows[i], halo + cols[j]]`` is
+    driver pixel ``(i, j)``). Reading natively and indexing is what nearest-neighbour
+    upsampling gives, without materialising ``k²`` copies of every pixel. With
+    ``driver_shape`` (rows, cols), band pixels wholly outside the driver's grid are
+    ``fill`` too, as :func:`read_halo` pads beyond it.
+    """
     r0, c0 = int(win.row_off) - dr, int(win.col_off) - dc  # driver pixels from band origin
     h, w = int(win.height), int(win.width)
-    R0, C0 = r0 // k, c0 // k
-    R1, C1 = -(-(r0 + h) // k), -(-(c0 + w) // k)
+    R0, C0 = r0 // k - halo, c0 // k - halo
+    R1, C1 = -(-(r0 + h) // k) + halo, -(-(c0 + w) // k) + halo
     top, left = max(R0, 0), max(C0, 0)
     bottom, right = min(R1, ds.height), min(C1, ds.width)
     if (top, left, bottom, right) == (R0, C0, R1, C1):
@@ -74,8 +138,29 @@ def _read_coarse(
             small[top - R0 : bottom - R0, left - C0 : right - C0] = ds.read(
                 1, window=Window(left, top, right - left, bottom - top)
             )
-    big = np.repeat(np.repeat(small, k, axis=0), k, axis=1)
-    return big[r0 - R0 * k : r0 - R0 * k + h, c0 - C0 * k : c0 - C0 * k + w]
+    if driver_shape is not None and halo:
+        # band row R covers driver rows R*k + dr .. R*k + dr + k - 1
+        rr = np.arange(R0, R1) * k + dr
+        cc = np.arange(C0, C1) * k + dc
+        out_r = (rr + k <= 0) | (rr >= driver_shape[0])
+        out_c = (cc + k <= 0) | (cc >= driver_shape[1])
+        if out_r.any() or out_c.any():
+            small[out_r, :] = fill
+            small[:, out_c] = fill
+    rows = (np.arange(r0, r0 + h) // k - (R0 + halo)).astype(np.int32)
+    cols = (np.arange(c0, c0 + w) // k - (C0 + halo)).astype(np.int32)
+    return small, rows, cols
+
+
+def _read_coarse(
+    ds: DatasetReader | WarpedVRT, win: Window, k: int, dr: int, dc: int, fill: float
+) -> np.ndarray:
+    """Nearest-neighbour upsampling by pixel repetition: the band's own pixels, read natively.
+
+    Same values as GDAL's nearest resampling on an aligned integer-factor grid, at a
+    fraction of the cost (no warping kernel)."""
+    small, rows, cols = read_coarse(ds, win, k, dr, dc, fill)
+    return small[np.ix_(rows, cols)]
 
 
 def read_like(

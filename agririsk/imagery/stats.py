@@ -24,6 +24,7 @@ streaming, and memory-flat (``parcels × NBINS`` counters per index).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,7 @@ __all__ = [
     "BLUE_HAZE",
     "COLUMNS",
     "Accumulator",
+    "CoarseBands",
     "hist_quantiles",
     "merge_same_day",
 ]
@@ -146,6 +148,28 @@ def hist_quantiles(
     return out
 
 
+@dataclass(frozen=True)
+class CoarseBands:
+    """Bands of a block given as a coarser band's own pixels (e.g. 20 m SWIR under 10 m red).
+
+    Driver pixel ``(i, j)`` of the block is element ``(rows[i], cols[j])`` of each such
+    band's array (of ``ok``'s too, after its halo is cut off, when ``ok`` is true). See
+    :func:`agririsk.imagery._read.read_coarse`.
+    """
+
+    bands: frozenset[str]
+    ok: bool
+    rows: npt.NDArray[np.int32]
+    cols: npt.NDArray[np.int32]
+
+    def upsample(self, a: np.ndarray) -> np.ndarray:
+        """``a`` on the driver's pixels (nearest neighbour: each pixel repeated)."""
+        return a[np.ix_(self.rows, self.cols)]
+
+
+_NOT_COARSE = CoarseBands(frozenset(), False, np.zeros(1, np.int32), np.zeros(1, np.int32))
+
+
 class Accumulator:
     """Sums and histograms per parcel label, added to block by block.
 
@@ -215,6 +239,7 @@ class Accumulator:
         pix: npt.NDArray[np.int32] | None,
         local: npt.NDArray[np.integer],
         labels: npt.NDArray[np.intp],
+        coarse: CoarseBands | None = None,
     ) -> int:
         """Add one block of raw digital numbers: nodata test, scaling, indices and sums.
 
@@ -229,9 +254,12 @@ class Accumulator:
             ``DN * scale + offset`` (float32).
         ok : 2-D bool clear mask (mask band and cloud buffer) of the block grown by ``halo``
             pixels on every side.
-        halo : width of the margin of ``ok``.
+        halo : width of the margin of ``ok``, in ``ok``'s own pixels.
         pix : flat indices of the block's pixels to evaluate, None for all of them.
         local, labels : as in :meth:`add`, one local label per evaluated pixel.
+        coarse : the bands of ``dn`` (and ``ok`` when ``coarse.ok``) given as a coarser
+            band's own pixels (:class:`CoarseBands`), not on the driver's pixels; None: all
+            are on the driver's pixels.
 
         Returns
         -------
@@ -240,7 +268,11 @@ class Accumulator:
         from agririsk.imagery import _fused
 
         if _fused.HAVE_NUMBA:
-            return self._add_dn_compiled(_fused, dn, bands, ok, halo, pix, local, labels)
+            return self._add_dn_compiled(_fused, dn, bands, ok, halo, pix, local, labels, coarse)
+        if coarse is not None:  # nearest-neighbour upsampling onto the driver's pixels
+            dn = {b: coarse.upsample(a) if b in coarse.bands else a for b, a in dn.items()}
+            if coarse.ok:
+                ok, halo = coarse.upsample(ok[halo:-halo, halo:-halo] if halo else ok), 0
         flat_ok = (ok[halo:-halo, halo:-halo] if halo else ok).ravel()
         flat = {b: a.ravel() for b, a in dn.items()}
         if pix is not None:
@@ -258,9 +290,12 @@ class Accumulator:
         self.add(refl, flat_ok, local, labels)
         return int(np.count_nonzero(has_data))
 
-    def _add_dn_compiled(self, _fused, dn, bands, ok, halo, pix, local, labels) -> int:  # type: ignore[no-untyped-def]
+    def _add_dn_compiled(self, _fused, dn, bands, ok, halo, pix, local, labels, coarse) -> int:  # type: ignore[no-untyped-def]
         red = dn["red"].ravel()
         arrs = [dn[b].ravel() if b in dn else red for b in _fused.BANDS]
+        if coarse is None:
+            coarse = _NOT_COARSE
+        w = dn["red"].shape[1]
         meta = [bands.get(b, (None, 1.0, 0.0)) for b in _fused.BANDS]
         slots = np.array(
             [self.indices.index(i) if i in self.indices else -1 for i in INDICES], np.int64
@@ -276,6 +311,12 @@ class Accumulator:
                 (ok[halo:-halo, halo:-halo] if halo else ok).ravel(),
                 pix if pix is not None else np.zeros(0, np.int32),
                 pix is None,
+                np.array([b in coarse.bands for b in _fused.BANDS]),
+                coarse.ok,
+                w,
+                coarse.rows,
+                coarse.cols,
+                int(coarse.cols[-1]) + 1,
                 local,
                 labels,
                 slots,

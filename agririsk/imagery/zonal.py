@@ -44,10 +44,18 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from agririsk.errors import CRSMismatchError, MissingColumnError, NoDataError
-from agririsk.imagery._read import Fit, fit, read_halo, read_like, windows
+from agririsk.imagery._read import (
+    Fit,
+    TileCache,
+    fit,
+    read_coarse,
+    read_halo,
+    read_like,
+    windows,
+)
 from agririsk.imagery.masks import clear_mask, cloud_mask, dilate
 from agririsk.imagery.stac import SceneItem
-from agririsk.imagery.stats import COLUMNS, INDEX_BANDS, INDICES, Accumulator
+from agririsk.imagery.stats import COLUMNS, INDEX_BANDS, INDICES, Accumulator, CoarseBands
 
 __all__ = [
     "ALGORITHM_VERSION",
@@ -398,27 +406,86 @@ def _reduce(
     res = abs(grid.transform.a)
     halo = int(np.ceil(cloud_buffer_m / res - 1e-9)) if cloud_buffer_m > 0 else 0
     meta = {b: (item.assets[b].nodata, item.assets[b].scale, item.assets[b].offset) for b in bands}
+    coarse_fit, native, mask_native = _coarse_plan(same, bands, mask_name, halo)
+    for b, ds in list(dss.items()):  # windows that do not follow the band's own tiles
+        coarse_band = same[b] is not True and same[b] is not False
+        if isinstance(ds, DatasetReader) and (coarse_band or (b == mask_name and halo)):
+            dss[b] = TileCache(ds)  # type: ignore[assignment]
     n_px = 0
     for win in windows(driver):
         todo = _plan(lr, win)
         if todo is None:
             continue  # no parcel here: do not even decode the tile
         pix, local, labels = todo
-        m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
+        coarse = None
+        mhalo = halo
+        if coarse_fit is None:
+            m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
+            dn = {b: read_like(dss[b], win, grid, same[b], fills[b]) for b in bands}
+        else:
+            k, dr, dc = coarse_fit
+            rows = cols = np.zeros(0, np.int32)
+            dn = {}
+            for b in bands:
+                if b in native:
+                    dn[b], rows, cols = read_coarse(dss[b], win, k, dr, dc, fills[b])
+                else:
+                    dn[b] = read_like(dss[b], win, grid, same[b], fills[b])
+            if mask_native:
+                mhalo = halo // k
+                m, rows, cols = read_coarse(
+                    dss[mask_name],
+                    win,
+                    k,
+                    dr,
+                    dc,
+                    fills[mask_name],
+                    mhalo,
+                    (grid.height, grid.width),
+                )
+            else:
+                m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
+            coarse = CoarseBands(native, mask_native, rows, cols)
         ok = clear_mask(m, mask_name)
-        if halo:
+        if mhalo:
             cloudy = cloud_mask(m, mask_name)
             if cloudy.any():
-                ok &= ~dilate(cloudy, halo)
-        dn = {b: read_like(dss[b], win, grid, same[b], fills[b]) for b in bands}
+                ok &= ~dilate(cloudy, mhalo)
         n_px += len(local)
-        acc.n_data += acc.add_dn(dn, meta, ok, halo, pix, local, labels)
+        acc.n_data += acc.add_dn(dn, meta, ok, mhalo, pix, local, labels, coarse)
     if n_px and not acc.n_data:
         raise NoDataError(
             f"item {item.id}: every pixel over the parcels is nodata in {red_href} "
             "(an empty or failed acquisition). Remove the item from the catalog or fix the asset."
         )
     return _table(item, parcels, lr, acc)
+
+
+def _coarse_plan(
+    same: dict[str, Fit], bands: list[str], mask_name: str, halo: int
+) -> tuple[tuple[int, int, int] | None, frozenset[str], bool]:
+    """Which bands the compiled kernel reads at their own, coarser resolution.
+
+    Bands on one ``k × k`` grid under the driver's (20 m SWIR and SCL under 10 m red) are
+    passed to the kernel as they are and indexed, not upsampled: the same values as
+    nearest-neighbour upsampling at a fraction of the cost. The mask band too, when the
+    cloud buffer is a whole number of its pixels (a square buffer of ``halo`` driver pixels
+    around upsampled cells is then exactly one of ``halo / k`` cells). Returns ``(fit,
+    bands, mask)``; ``fit`` None when nothing is coarse or the NumPy path is used.
+    """
+    from agririsk.imagery import _fused
+
+    if not _fused.HAVE_NUMBA:
+        return None, frozenset(), False
+    fits = [f for b in (mask_name, *bands) if isinstance(f := same[b], tuple)]
+    if not fits:
+        return None, frozenset(), False
+    fit_ = fits[0]
+    native = frozenset(b for b in bands if same[b] == fit_)
+    mask_native = same[mask_name] == fit_ and halo % fit_[0] == 0
+    if not native and not mask_native:
+        return None, frozenset(), False
+    return fit_, native, mask_native
 
 
 def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:
@@ -464,7 +531,9 @@ def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, 
 
 def _table(item: SceneItem, parcels: ParcelSet, lr: LabelRaster, acc: Accumulator) -> pd.DataFrame:
     if item.footprint is not None:
-        rows = np.flatnonzero(parcels.wgs84.intersects(item.footprint).to_numpy())
+        footprint = shapely.from_wkb(shapely.to_wkb(item.footprint))  # a copy, prepared
+        shapely.prepare(footprint)  # one geometry against every parcel: 9 -> 1.3 ms at 20,000
+        rows = np.flatnonzero(shapely.intersects(footprint, parcels.wgs84.to_numpy()))
     else:
         rows = np.flatnonzero(lr.counts[1:] > 0)
     lab = rows + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -114,6 +115,88 @@ def test_zonal_item__compiled_equals_numpy_on_tiny_stac(
             [zonal_item(it, cache, cloud_buffer_m=buffer) for it in items], ignore_index=True
         )
     assert tables[True]["n_clear"].sum() > 0
+    pd.testing.assert_frame_equal(tables[True], tables[False], check_exact=False, rtol=1e-12)
+
+
+def _coarse_item(tmp_path, shift: tuple[int, int], extent: tuple[int, int], seed: int):  # type: ignore[no-untyped-def]
+    """One Sentinel-2-like item: 10 m bands on 70 x 90 pixels in 16-pixel tiles, SWIR and SCL
+    at 20 m with their origin ``shift`` 10 m pixels up/left of the 10 m grid and ``extent``
+    20 m pixels (which may not cover the 10 m grid); clouds, shadows and nodata; parcels of
+    all sizes, a few smaller than a pixel."""
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from agririsk.export.cog import write_cog
+    from agririsk.testing import _item_json
+
+    rng = np.random.default_rng(seed)
+    x0, y0, h, w, epsg = 500_000.0, 4_000_000.0, 70, 90, 32651
+    t10 = Affine(10.0, 0.0, x0, 0.0, -10.0, y0)
+    t20 = Affine(20.0, 0.0, x0 - 10.0 * shift[1], 0.0, -20.0, y0 + 10.0 * shift[0])
+    folder = tmp_path / "IT"
+    hrefs = {}
+    for band in BANDS:
+        shape, t = ((h, w), t10) if band != "swir16" else (extent, t20)
+        dn = rng.integers(900, 5000, shape).astype(np.uint16)
+        dn[rng.random(shape) < 0.02] = 0
+        write_cog(
+            folder / f"{band}.tif",
+            dn,
+            transform=t,
+            crs=epsg,
+            nodata=0,
+            blocksize=16,
+            overviews=False,
+        )
+        hrefs[band] = str(folder / f"{band}.tif")
+    scl = np.full(extent, 4, np.uint8)
+    for _ in range(6):  # cloud and shadow patches, some on the edges
+        r, c = rng.integers(-2, extent[0] + 2), rng.integers(-2, extent[1] + 2)
+        scl[max(r, 0) : r + 3, max(c, 0) : c + 2] = rng.choice([3, 8, 9, 10])
+    scl[-2, ::3], scl[::4, -2] = 9, 3  # clouds near the far edges: beyond the 10 m grid or not
+    scl[rng.random(extent) < 0.03] = 0
+    write_cog(
+        folder / "scl.tif", scl, transform=t20, crs=epsg, nodata=0, blocksize=16, overviews=False
+    )
+    hrefs["scl"] = str(folder / "scl.tif")
+    item = _item_json("IT", "2026-06-01T02:30:00Z", epsg, t10, (h, w), hrefs, "earth-search")
+    (tmp_path / "catalog.json").write_text(
+        json.dumps({"type": "FeatureCollection", "features": [item]})
+    )
+    boxes = []
+    for _ in range(60):
+        cx, cy = x0 + rng.uniform(0, w * 10), y0 - rng.uniform(0, h * 10)
+        half = rng.choice([3.0, 25.0, 80.0])
+        boxes.append(shapely.box(cx - half, cy - half, cx + half, cy + half))
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": [f"P{i:03d}" for i in range(len(boxes))]}, geometry=boxes, crs=epsg
+    )
+    return load_items(tmp_path / "catalog.json"), parcels
+
+
+@pytest.mark.parametrize(
+    ("shift", "extent", "buffer"),
+    [
+        ((0, 0), (35, 45), 20.0),  # aligned, same extent: SCL read natively (2-pixel buffer)
+        ((1, 1), (36, 46), 20.0),  # origin half a 20 m pixel off, beyond the 10 m grid
+        ((1, 0), (30, 40), 20.0),  # the 20 m bands stop short of the 10 m grid: fill
+        ((1, 1), (36, 46), 10.0),  # 1-pixel buffer: SCL upsampled, SWIR native
+        ((1, 1), (38, 48), 20.0),  # the 20 m bands reach past the grid: clouds there ignored
+        ((0, 1), (35, 46), 40.0),
+    ],
+)
+def test_zonal_item__coarse_bands_read_natively_equal_upsampled(
+    tmp_path, shift, extent, buffer, monkeypatch
+):
+    items, parcels = _coarse_item(tmp_path, shift, extent, seed=sum(shift) + extent[0])
+    tables = {}
+    for compiled in (True, False):  # the NumPy path upsamples every band and the mask
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        cache = LabelCache(ParcelSet.from_frame(parcels), None)
+        tables[compiled] = zonal_item(items[0], cache, cloud_buffer_m=buffer)
+    assert tables[True]["n_clear"].sum() > 0
+    assert tables[True]["ndmi_mean"].notna().any()
     pd.testing.assert_frame_equal(tables[True], tables[False], check_exact=False, rtol=1e-12)
 
 
