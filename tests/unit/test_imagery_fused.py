@@ -189,6 +189,9 @@ def _coarse_item(tmp_path, shift: tuple[int, int], extent: tuple[int, int], seed
 def test_zonal_item__coarse_bands_read_natively_equal_upsampled(
     tmp_path, shift, extent, buffer, monkeypatch
 ):
+    from agririsk.imagery import _read
+
+    monkeypatch.setattr(_read, "MIN_WINDOW", 16)  # many windows of one 16-pixel tile each
     items, parcels = _coarse_item(tmp_path, shift, extent, seed=sum(shift) + extent[0])
     tables = {}
     for compiled in (True, False):  # the NumPy path upsamples every band and the mask
