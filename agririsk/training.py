@@ -24,7 +24,7 @@ from agririsk.parallel import Parallel
 from agririsk.pipeline import credit_history, gather_evidence, load_inputs
 from agririsk.region import Region, Season
 from agririsk.scoring.features import FEATURE_COLUMNS, WEATHER_FEATURES
-from agririsk.scoring.scorecard import ExpertScorecard
+from agririsk.scoring.scorecard import DEFAULT_FACTORS, ExpertScorecard, Factor
 from agririsk.scoring.trained import TrainedScorecard, save_model
 from agririsk.scoring.validation import (
     by_credit_history,
@@ -119,10 +119,13 @@ def train_region(
     progress: Callable[[int, int], None] | None = None,
     report: Report | None = None,
     shrinkage: float = 2.0,
+    factors: tuple[Factor, ...] = DEFAULT_FACTORS,
 ) -> TrainResult:
     """Fit, validate out of time, refit on all seasons, and write the model and its report.
 
     Writes ``out`` (the model, JSON), ``out.with_suffix('.report.json')`` and ``.report.md``.
+    ``factors`` are the bands the model re-weighs (default: the expert scorecard's); a
+    subset serves ablation studies (``benchmarks/score_vs_truth.py --without``).
     """
     report = report if report is not None else Report()
     workspace = Path(workspace) if workspace else region.default_workspace()
@@ -137,7 +140,7 @@ def train_region(
     if len(seasons) >= 2:
         test_season = seasons[-1]
         train, test = data[data["season"] < test_season], data[data["season"] == test_season]
-        doc["out_of_time"] = _validate(train, test, shrinkage)
+        doc["out_of_time"] = _validate(train, test, shrinkage, factors)
         doc["out_of_time"]["train_seasons"] = [int(s) for s in seasons[:-1]]
         doc["out_of_time"]["test_season"] = int(test_season)
         doc["thin_file"] = _thin_file_section(doc["out_of_time"], int(test_season))
@@ -146,7 +149,7 @@ def train_region(
         doc["thin_file"] = {"note": "no out-of-time test season: thin-file performance not measured"}
         report.warning(str(region.history_path), "", "only one loan season is usable: the model is not validated out of time",
                        "add loan history of more seasons")
-    model = TrainedScorecard(shrinkage=shrinkage).fit(data, data["defaulted"])
+    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(data, data["defaulted"])
     doc["points_table"] = model.points_table().to_dict("records")
     doc["stability"] = psi_table(data, current, [c for c in FEATURE_COLUMNS + WEATHER_FEATURES if c != "main_crop"]).to_dict("records")
     meta = {"region": region.name, "training_seasons": [int(s) for s in seasons], "n_loans": len(data),
@@ -161,12 +164,14 @@ def train_region(
     return TrainResult(model, doc, history)
 
 
-def _validate(train: pd.DataFrame, test: pd.DataFrame, shrinkage: float) -> dict[str, Any]:
+def _validate(
+    train: pd.DataFrame, test: pd.DataFrame, shrinkage: float, factors: tuple[Factor, ...] = DEFAULT_FACTORS
+) -> dict[str, Any]:
     if train["defaulted"].nunique() < 2:
         return {"note": "the training seasons hold a single outcome class; no out-of-time test possible"}
-    model = TrainedScorecard(shrinkage=shrinkage).fit(train, train["defaulted"])
+    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(train, train["defaulted"])
     p = model.predict_proba(test)[:, 1]
-    expert = ExpertScorecard(target_default_rate=float(train["defaulted"].mean())).fit(test)
+    expert = ExpertScorecard(factors=factors, target_default_rate=float(train["defaulted"].mean())).fit(test)
     pe = expert.predict_proba(test)[:, 1]
     y = test["defaulted"].to_numpy()
     thin = test["thin_file"].astype(bool).to_numpy()

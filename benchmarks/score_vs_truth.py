@@ -35,11 +35,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
 from sklearn.metrics import roc_auc_score
 
 from agririsk.pipeline import score_region
 from agririsk.region import Region
 from agririsk.sample import make_sample_region
+from agririsk.scoring.scorecard import DEFAULT_FACTORS, ExpertScorecard, Factor
 from agririsk.scoring.validation import by_credit_history, calibration_by_grade, lift_share
 from agririsk.training import train_region
 
@@ -52,19 +54,22 @@ def _auc(y: pd.Series, p: pd.Series) -> float:
     return float(roc_auc_score(y[m], p[m])) if m.any() and y[m].nunique() == 2 else float("nan")
 
 
-def evaluate(root: Path, *, workers: int = 1, workspace: Path | None = None) -> dict[str, Any]:
+def evaluate(
+    root: Path, *, workers: int = 1, workspace: Path | None = None, factors: tuple[Factor, ...] = DEFAULT_FACTORS
+) -> dict[str, Any]:
     """Score the region under ``root`` with both models and compare with its truth.
 
+    ``factors``: the scorecard factors both models use (a subset for an ablation).
     Returns a JSON-able dict of every figure (see the module docstring).
     """
     region = Region.from_toml(root / "region.toml")
     workspace = workspace or region.default_workspace()
     t0 = time.perf_counter()
-    expert = score_region(region, workers=workers, workspace=workspace)
+    expert = score_region(region, workers=workers, workspace=workspace, scorecard=ExpertScorecard(factors=factors))
     t_expert = time.perf_counter() - t0
     model_dir = Path(tempfile.mkdtemp(prefix="agririsk-bench-model-"))
     t0 = time.perf_counter()
-    trained_fit = train_region(region, model_dir / "model.json", workspace=workspace, workers=workers)
+    trained_fit = train_region(region, model_dir / "model.json", workspace=workspace, workers=workers, factors=factors)
     trained = score_region(region, workers=workers, workspace=workspace, model=trained_fit.model)
     t_trained = time.perf_counter() - t0
 
@@ -91,6 +96,12 @@ def evaluate(root: Path, *, workers: int = 1, workspace: Path | None = None) -> 
             k: trained_fit.report["out_of_time"].get(k, {}).get("auc") for k in ("trained", "expert")
         },
     }
+    # rank agreement with the pre-season oracle over every farmer: a figure far less noisy than
+    # an AUC on a few dozen defaults (diagnostic only; no model sees the oracle)
+    out["oracle_rank_corr"] = {
+        name: float(scored[col].rank().corr(scored["oracle_pd_preseason"].rank()))
+        for name, col in (("expert", "pd"), ("trained", "pd_trained"))
+    }
     out["train_report_thin_file"] = trained_fit.report.get("thin_file")
     a = out["auc"]
     out["lift_share"] = {
@@ -106,6 +117,17 @@ def evaluate(root: Path, *, workers: int = 1, workspace: Path | None = None) -> 
     cal["checked"] = cal["loans"] >= MIN_GRADE_N
     cal["within_2pp"] = cal["difference"].abs() <= GOALS["calibration_pp"]
     out["calibration_trained"] = cal.reset_index().to_dict("records")
+    # the alternative level: the same ranking shifted so that today's portfolio has the
+    # history's realised default rate (the way the expert card is calibrated)
+    rate = trained_fit.report["defaults"] / trained_fit.report["loans_used"]
+    z = np.log(scored["pd_trained"] / (1 - scored["pd_trained"])).to_numpy()
+    shift = brentq(lambda d: float(np.mean(1 / (1 + np.exp(-(z + d))))) - rate, -10.0, 10.0)
+    p_re = 1 / (1 + np.exp(-(z + shift)))
+    cal_re = calibration_by_grade(y.to_numpy(), p_re)
+    cal_re["checked"] = cal_re["loans"] >= MIN_GRADE_N
+    cal_re["within_2pp"] = cal_re["difference"].abs() <= GOALS["calibration_pp"]
+    out["recalibrated_to_history_rate"] = {"history_rate": rate, "shift_log_odds": shift, "mean_pd": float(p_re.mean()),
+                                           "calibration": cal_re.reset_index().to_dict("records")}
     out["mean_pd"] = {"expert": float(scored["pd"].mean()), "trained": float(scored["pd_trained"].mean()),
                       "oracle_preseason": float(scored["oracle_pd_preseason"].mean()),
                       "oracle_realised": float(scored["oracle_pd"].mean())}
@@ -128,6 +150,8 @@ def _print(r: dict[str, Any]) -> None:
           f"lift >= {g['expert_lift']:.2f}: {'met' if lift['expert'] >= g['expert_lift'] else 'MISSED'}]")
     print(f"AUC trained           {a['trained']:.3f}   lift share {lift['trained']:.2f}  "
           f"[goal lift >= {g['trained_lift']:.2f}: {'met' if lift['trained'] >= g['trained_lift'] else 'MISSED'}]")
+    rc = r["oracle_rank_corr"]
+    print(f"rank correlation with the pre-season oracle (all farmers): expert {rc['expert']:.3f}, trained {rc['trained']:.3f}")
     oot = r["train_report_out_of_time"]
     print(f"  (train report, out of time on the latest past season: trained {oot['trained'] or float('nan'):.3f}, "
           f"expert {oot['expert'] or float('nan'):.3f})")
@@ -145,6 +169,12 @@ def _print(r: dict[str, Any]) -> None:
         print(f"  {c['grade']:<5}  {c['loans']:>7}  {c['predicted']:>9.3f}  {c['observed']:>8.3f}  "
               f"{c['difference']:+.3f}  {c['binomial_sd']:>11.3f}  {c['oracle_preseason_mean']:>17.3f} "
               f"({'yes' if c['oracle_within_2pp'] else 'no'})  {verdict}")
+    rc = r["recalibrated_to_history_rate"]
+    print(f"  recalibrated to the history's default rate {rc['history_rate']:.3f} (shift {rc['shift_log_odds']:+.2f} "
+          f"log-odds, mean pd {rc['mean_pd']:.3f}):")
+    for c in rc["calibration"]:
+        verdict = ("within 2 pp" if c["within_2pp"] else "MISSED") if c["checked"] else "too few to check"
+        print(f"  {c['grade']:<5}  {c['loans']:>7}  {c['predicted']:>9.3f}  {c['observed']:>8.3f}  {c['difference']:+.3f}  {verdict}")
     print("credit history (thin file = no prior loans at season start):")
     for name, d in r["credit_history"].items():
         h, t = d["with_history"], d["thin_file"]
@@ -164,7 +194,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dir", type=Path, default=None, help="reuse/keep the region here")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--without", action="append", default=[], metavar="FACTOR",
+                    help="leave this scorecard factor out of both models (an ablation; repeatable)")
     args = ap.parse_args()
+    unknown = set(args.without) - {f.name for f in DEFAULT_FACTORS}
+    if unknown:
+        ap.error(f"unknown factor(s) {sorted(unknown)}; factors: {[f.name for f in DEFAULT_FACTORS]}")
+    factors = tuple(f for f in DEFAULT_FACTORS if f.name not in args.without)
     logging.basicConfig(level=logging.ERROR)
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="agririsk-bench-"))
@@ -173,7 +209,9 @@ def main() -> None:
         make_sample_region(root, seed=args.seed, n_parcels=args.parcels, size=args.size)
     t_gen = time.perf_counter() - t0
     print(f"region {args.size}px, {args.parcels} parcels, seed {args.seed} ({root}): generated in {t_gen:.0f}s")
-    r = evaluate(root, workers=args.workers)
+    if args.without:
+        print(f"without factor(s): {', '.join(args.without)}")
+    r = evaluate(root, workers=args.workers, factors=factors)
     _print(r)
     if args.json:
         args.json.write_text(json.dumps(r, indent=1, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))

@@ -131,6 +131,19 @@ DEFAULT_FACTORS: tuple[Factor, ...] = (
         missing_weight=0.3,
         missing_reason="No clear satellite view of the fields in past seasons",
     ),
+    # Management: the same fields against their neighbours (same soil and weather), which
+    # leaves mostly the farmer; NDVI units of season peak, farm median over past field-seasons.
+    Factor(
+        "peer_productivity",
+        "peer_productivity",
+        (
+            Band(-0.06, 0.5, "Crops grew less than on neighbouring fields of the same crop in past seasons"),
+            Band(-0.03, 0.2),
+            Band(0.03, 0.0),
+            Band(_INF, -0.2),
+        ),
+        optional=True,
+    ),
     Factor(
         "poor_seasons",
         "poor_seasons",

@@ -13,6 +13,7 @@ from agririsk.scoring.features import (
     crop_check_features,
     farm_features,
     mapped_area_ha,
+    peer_productivity,
 )
 
 
@@ -147,3 +148,56 @@ def test_crop_check_features__other_crop_named_in_words():
     t["crop_mismatch"] = pd.array([True, False, False, None, None], dtype="boolean")
     words = crop_check_features(t, pd.Index(["F1"])).loc["F1", "crop_mismatch_fields"]
     assert words == "another crop, not the declared maize, on 1 of 3 fields"
+
+
+def _peer_region(peaks_a, peak_far=0.5):
+    """Five maize/soybean fields of five farmers side by side (100 m apart) and one 5 km away.
+
+    ``peaks_a``: the season peaks of farmer A's field in 2023 and 2024; the four
+    neighbours peak at 0.80, 0.82, 0.84, 0.86 (median 0.83) in both seasons.
+    """
+    geoms = [box(i * 100, 0, i * 100 + 90, 90) for i in range(5)] + [box(5000, 0, 5090, 90)]
+    parcels = gpd.GeoDataFrame(
+        {
+            "parcel_id": [f"P{i}" for i in range(6)],
+            "farmer_id": ["A", "B", "C", "D", "E", "Far"],
+            "declared_crop": ["maize", "soybean", "maize", "soybean", "maize", "maize"],
+        },
+        geometry=gpd.GeoSeries(geoms, crs="EPSG:32651").translate(500000, 5_100_000),
+        crs="EPSG:32651",
+    )
+    rows = []
+    for year, peak_a in zip([2023, 2024], peaks_a, strict=True):
+        for pid, peak in zip(parcels["parcel_id"], [peak_a, 0.80, 0.82, 0.84, 0.86, peak_far], strict=True):
+            rows.append({"parcel_id": pid, "season_start": dt.date(year, 4, 15), "observed": np.isfinite(peak),
+                         "peak_ndvi": peak, "peak_pct": 50.0 if np.isfinite(peak) else np.nan})
+    return parcels, pd.DataFrame(rows)
+
+
+def test_peer_productivity__gap_to_neighbours_median_over_seasons():
+    parcels, ps = _peer_region([0.73, 0.77])
+    v = peer_productivity(parcels, ps, radius_m=1000.0)
+    # A: median of 0.73 - 0.83 and 0.77 - 0.83 (maize and soybean pooled as rotation partners)
+    assert v["A"] == pytest.approx(-0.08)
+    # a field 5 km away has no peers within 1 km: no value rather than a made-up one
+    assert "Far" not in v.index
+    # B's peers are A, C, D, E (never B's own field)
+    assert v["B"] == pytest.approx(0.80 - np.median([0.73, 0.82, 0.84, 0.86]))
+
+
+def test_peer_productivity__one_bad_season_does_not_set_the_farm_value():
+    # a hailstorm halves A's peak in one of three field-seasons: the median ignores it
+    parcels, ps = _peer_region([0.40, 0.84])
+    extra = ps[ps["season_start"] == dt.date(2024, 4, 15)].assign(season_start=dt.date(2025, 4, 15))
+    v = peer_productivity(parcels, pd.concat([ps, extra], ignore_index=True), radius_m=1000.0)
+    assert v["A"] == pytest.approx(0.01)
+
+
+def test_peer_productivity__unobserved_seasons_and_farm_features_column():
+    parcels, ps = _peer_region([np.nan, 0.80])
+    v = peer_productivity(parcels, ps, radius_m=1000.0)
+    assert v["A"] == pytest.approx(-0.03)
+    farmers = pd.DataFrame({"farmer_id": ["A", "Far", "Nobody"], "loan_amount": [1000.0, 1000.0, 1000.0]})
+    f = farm_features(parcels.assign(declared_area_ha=1.0), farmers, ps)
+    assert f.loc["A", "peer_productivity"] == pytest.approx(-0.03)
+    assert np.isnan(f.loc["Far", "peer_productivity"]) and np.isnan(f.loc["Nobody", "peer_productivity"])
