@@ -104,10 +104,6 @@ def accumulate(  # type: ignore[no-untyped-def]
     w = np.int64(width)
     wc = np.int64(wc)
     row_start, row_end, r = np.int64(0), np.int64(0), np.int64(0)
-    # The sums of the current run of one parcel's pixels are kept in registers (the same
-    # additions in the same order as adding to the arrays pixel by pixel: the same bits).
-    cur, g = 0, 0
-    a_v = aa_v = a_e = aa_e = a_m = aa_m = a_w = aa_w = a_n = a_x = 0.0
     n = local.shape[0]
     n_data = 0
     for k in range(n):
@@ -138,41 +134,20 @@ def accumulate(  # type: ignore[no-untyped-def]
             continue  # not a parcel pixel (dense windows): nothing to accumulate
         if not ok[q if ok_coarse else p]:
             continue
-        if j != cur:  # a new run of one parcel's pixels: its sums move into registers
-            if cur != 0:
-                x_v[cur], xx_v[cur] = a_v, aa_v
-                if lowblue:
-                    ln_lb[cur], lx_lb[cur] = a_n, a_x
-                if s_evi >= 0:
-                    x_e[cur], xx_e[cur] = a_e, aa_e
-                if s_ndmi >= 0:
-                    x_m[cur], xx_m[cur] = a_m, aa_m
-                if s_ndwi >= 0:
-                    x_w[cur], xx_w[cur] = a_w, aa_w
-            cur = j
-            g = labels[j]
-            a_v, aa_v = x_v[j], xx_v[j]
-            if lowblue:
-                a_n, a_x = ln_lb[j], lx_lb[j]
-            if s_evi >= 0:
-                a_e, aa_e = x_e[j], xx_e[j]
-            if s_ndmi >= 0:
-                a_m, aa_m = x_m[j], xx_m[j]
-            if s_ndwi >= 0:
-                a_w, aa_w = x_w[j], xx_w[j]
+        g = labels[j]
         rr = f32(red[p]) * sc_r + of_r
         nn = f32(nir[pn]) * sc_n + of_n
         v = _nd(nn, rr)
         if v == v:
             v64 = np.float64(v)
-            a_v += v64
-            aa_v += v64 * v64
+            x_v[j] += v64
+            xx_v[j] += v64 * v64
             h_v[g, _bin(v, nbins)] += 1
             if lowblue:
                 bb = f32(blue[pb]) * sc_b + of_b
                 if bb <= HAZE:
-                    a_n += 1.0
-                    a_x += v64
+                    ln_lb[j] += 1.0
+                    lx_lb[j] += v64
         if s_evi >= 0:
             bb = f32(blue[pb]) * sc_b + of_b
             den = nn + SIX * rr - SEVEN5 * bb + ONE
@@ -180,35 +155,25 @@ def accumulate(  # type: ignore[no-untyped-def]
                 e = TWO5 * (nn - rr) / den
                 if e == e:
                     e64 = np.float64(e)
-                    a_e += e64
-                    aa_e += e64 * e64
+                    x_e[j] += e64
+                    xx_e[j] += e64 * e64
                     h_e[g, _bin(e, nbins)] += 1
         if s_ndmi >= 0:
             ss = f32(swir[ps]) * sc_s + of_s
             m = _nd(nn, ss)
             if m == m:
                 m64 = np.float64(m)
-                a_m += m64
-                aa_m += m64 * m64
+                x_m[j] += m64
+                xx_m[j] += m64 * m64
                 h_m[g, _bin(m, nbins)] += 1
         if s_ndwi >= 0:
             gg = f32(green[pg]) * sc_g + of_g
             wi = _nd(gg, nn)
             if wi == wi:
                 w64 = np.float64(wi)
-                a_w += w64
-                aa_w += w64 * w64
+                x_w[j] += w64
+                xx_w[j] += w64 * w64
                 h_w[g, _bin(wi, nbins)] += 1
-    if cur != 0:
-        x_v[cur], xx_v[cur] = a_v, aa_v
-        if lowblue:
-            ln_lb[cur], lx_lb[cur] = a_n, a_x
-        if s_evi >= 0:
-            x_e[cur], xx_e[cur] = a_e, aa_e
-        if s_ndmi >= 0:
-            x_m[cur], xx_m[cur] = a_m, aa_m
-        if s_ndwi >= 0:
-            x_w[cur], xx_w[cur] = a_w, aa_w
     for j in range(1, n_loc):  # == x[labels] += np.bincount(...) of the NumPy path
         g = labels[j]
         for s in range(n_slots):
