@@ -179,7 +179,7 @@ def crop_checks(
         current,
         as_of=as_of,
         labels=labels,
-        estimator=estimator if estimator is not None else CropTypeClassifier(n_splits=n_splits),
+        estimator=estimator if estimator is not None else CropTypeClassifier(),
         threshold=threshold,
         min_clear_views=min_clear_views,
         n_splits=n_splits,
@@ -220,7 +220,8 @@ def _classify(
         out["n_clear_views"] = 0
         return _finish(out, p, current, threshold)
     offset = (as_of - current.start).days if current is not None else None
-    past = [s for s in seasons if s is not current]
+    # by date, not identity: an equal Season object passed as ``current`` is the same season
+    past = [s for s in seasons if current is None or s.start != current.start]
     frames = []
     if current is not None:
         frames.append(croptype_features(series, [current], as_of=as_of))
@@ -259,10 +260,6 @@ def _classify(
     oof = cross_fit_proba(
         estimator, feats.loc[train], y[train].to_numpy(), groups=groups, n_splits=n_splits
     )
-    fit_groups = (
-        {"groups": groups} if "groups" in inspect.signature(estimator.fit).parameters else {}
-    )
-    model = clone(estimator).fit(feats.loc[train], y[train].to_numpy(), **fit_groups)
     # only seasons with labels of their own: a model moved to another year misreads its calendar
     # (sowing shifts with the spring, drought years senesce early); measured 31-83 % accuracy
     labelled = grid.get_level_values("season_start").isin(
@@ -271,6 +268,12 @@ def _classify(
     rest = grid[usable.to_numpy() & ~grid.isin(train) & labelled]
     proba = oof
     if len(rest):
+        # a model of all the labels only for the rows without one (none when the labels are
+        # the declarations: every classified row is then graded out of fold)
+        fit_groups = (
+            {"groups": groups} if "groups" in inspect.signature(estimator.fit).parameters else {}
+        )
+        model = clone(estimator).fit(feats.loc[train], y[train].to_numpy(), **fit_groups)
         proba = pd.concat(
             [
                 oof,

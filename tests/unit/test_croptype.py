@@ -104,6 +104,22 @@ def test_classifier__contract(toy_features: pd.DataFrame) -> None:
     assert "n_estimators" in clf.get_params()
 
 
+@pytest.mark.parametrize("n_splits", [None, 5])
+def test_classifier__cleaning_drops_the_wrong_labels(
+    toy_features: pd.DataFrame, n_splits: int | None
+) -> None:
+    """Out-of-bag votes (default) and K-fold cross-fitting both find two flipped labels."""
+    X = toy_features.drop(columns="n_clear_views")
+    y = list(CROPS)
+    y[0], y[3] = "late", "early"  # P00 grows the early crop, P03 the late one
+    clf = CropTypeClassifier(n_estimators=60, n_splits=n_splits).fit(X, y)
+    assert clf.dropped_[[0, 3]].all()
+    assert clf.n_dropped_ == int(clf.dropped_.sum()) <= 4
+    assert list(clf.predict(X.iloc[[0, 3]])) == ["early", "late"]
+    kept = CropTypeClassifier(n_estimators=60, clean=False).fit(X, y)
+    assert kept.n_dropped_ == 0
+
+
 def test_classifier__needs_two_crops(toy_features: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="at least two crops"):
         CropTypeClassifier().fit(toy_features, ["early"] * len(toy_features))
@@ -212,3 +228,60 @@ def test_crop_checks__past_seasons_only_are_not_compared_with_the_declaration() 
         estimator=CropTypeClassifier(n_estimators=50),
     )
     assert explicit["crop_mismatch"].notna().all()
+
+
+class _Counter(ClassifierMixin, BaseEstimator):
+    """A nearest-centroid stand-in that counts its fits."""
+
+    fits = 0
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _Counter:
+        _Counter.fits += 1
+        self.classes_ = np.unique(y)
+        Xf = pd.DataFrame(X).fillna(0.0)
+        self.centroids_ = np.stack([Xf[np.asarray(y) == c].mean().to_numpy() for c in self.classes_])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        d = ((pd.DataFrame(X).fillna(0.0).to_numpy()[:, None, :] - self.centroids_) ** 2).sum(axis=2)
+        w = np.exp(-(d - d.min(axis=1, keepdims=True)))
+        return w / w.sum(axis=1, keepdims=True)
+
+
+def test_crop_checks__declarations_only_fit_the_cross_fitting_folds() -> None:
+    """Every classified parcel is graded out of fold: no extra model of all declarations."""
+    _Counter.fits = 0
+    table, _ = crop_checks(
+        toy_series(CROPS), toy_parcels(CROPS), [SEASON], as_of=SEASON.end, estimator=_Counter()
+    )
+    assert _Counter.fits == 5
+    assert table["predicted_crop"].notna().all()
+
+
+def test_crop_checks__labels_of_past_seasons_and_an_equal_current_season() -> None:
+    """A ``current`` equal to (not the same object as) a season of ``seasons`` is one season."""
+    last_year = SEASON.shifted_years(-1)
+    now = toy_series(CROPS)
+    before = now.assign(datetime=now["datetime"] - pd.DateOffset(years=1))
+    series = pd.concat([before, now], ignore_index=True)
+    labels = pd.DataFrame(
+        {
+            "parcel_id": [f"P{i:02d}" for i in range(len(CROPS))] * 2,
+            "season_start": [last_year.start] * len(CROPS) + [SEASON.start] * len(CROPS),
+            "crop": CROPS * 2,
+        }
+    )
+    table, _ = crop_checks(
+        series,
+        toy_parcels(CROPS),
+        [last_year, SEASON],
+        as_of=SEASON.end,
+        current=Season(SEASON.start, SEASON.end),
+        labels=labels,
+        estimator=CropTypeClassifier(n_estimators=50),
+    )
+    assert len(table) == 2 * len(CROPS)
+    # rows sorted by parcel, then season: both seasons of every parcel classified right
+    assert (table["predicted_crop"].to_numpy() == np.repeat(CROPS, 2)).all()
+    assert table.loc[table["current"], "crop_mismatch"].notna().all()
+    assert table.loc[~table["current"], "crop_mismatch"].isna().all()
