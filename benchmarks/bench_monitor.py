@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import gc
 import os
 import shutil
 import tempfile
@@ -79,6 +80,7 @@ def main() -> None:
         help="workspace for the item cache and the monitoring caches (default: the region's "
         ".agririsk/); use one of your own for a region you may not write to",
     )
+    ap.add_argument("--keep-db", type=Path, help="copy the store of the last run here")
     args = ap.parse_args()
 
     from agririsk.monitoring import monitor_region
@@ -130,6 +132,16 @@ def main() -> None:
     snapshot = work / "monitor"
     shutil.copytree(workspace / "monitor", snapshot)
     timings: list[dict[str, float]] = []
+    cpu: list[float] = []
+    gc_pause: list[tuple[int, float]] = []  # per run: full collections, seconds in all collections
+    gc_state = {"t0": 0.0, "full": 0, "s": 0.0}
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_state["t0"] = time.perf_counter()
+        else:
+            gc_state["s"] += time.perf_counter() - gc_state["t0"]
+            gc_state["full"] += info.get("generation") == 2
 
     def one_run(k: int, profile: Path | None = None) -> float:
         for f in (workspace / "items").glob(f"{new_items[0].id}-*.parquet"):
@@ -139,7 +151,9 @@ def main() -> None:
         db = work / f"run{k}.sqlite"
         shutil.copy(warm_db, db)
         prof = cProfile.Profile() if profile else None
-        t = time.perf_counter()
+        gc_state.update(full=0, s=0.0)
+        gc.callbacks.append(on_gc)
+        t, c = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
         s = monitor_region(region, db=db, as_of=new_day, workers=1, workspace=workspace)
@@ -147,7 +161,13 @@ def main() -> None:
             prof.disable()
             prof.dump_stats(profile)
         el = time.perf_counter() - t
+        gc.callbacks.remove(on_gc)
+        if not prof:
+            cpu.append(time.process_time() - c)
+            gc_pause.append((int(gc_state["full"]), gc_state["s"]))
         timings.append(s.timings)
+        if args.keep_db:
+            shutil.copy(db, args.keep_db)
         if s.items_read != len(new_items) or len(new_items) != 1:
             raise SystemExit(f"expected one new item, the run read {s.items_read}")
         return el
@@ -169,6 +189,10 @@ def main() -> None:
         f"  monitor run (best of {args.repeat}): {best:.3f} s   (all: {', '.join(f'{r:.3f}' for r in runs)})"
     )
     print(f"  ratio run / floor: {best / floor:.2f}x   (goal <= 2x)")
+    print(
+        f"  CPU seconds of the runs: {', '.join(f'{c:.3f}' for c in cpu)}; cyclic GC in them: "
+        + ", ".join(f"{n} full collections {g:.3f} s" for n, g in gc_pause)
+    )
     floor_all = min(read_floor(new_items[0], RUN_BANDS) for _ in range(args.repeat))
     print(
         f"  floor of every band the run reads ({', '.join(RUN_BANDS)}, mask): {floor_all:.3f} s; "

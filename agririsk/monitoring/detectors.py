@@ -19,20 +19,25 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
 - ``no_emergence``: peers green (``ref >= 0.55``) on two clear views at least 10 days
   apart (or on one view 10 days after the calendar flowering) while the parcel's season maximum stays below ``0.30`` (a field sown a little
   late, or another crop than declared, greens up in between);
-- canopy collapse: a parcel seen green (``ndvi >= 0.45`` or ``f >= 0.6``) falls below
+- canopy collapse: a parcel seen green (``ndvi >= 0.45`` or ``f >= 0.6``, or growing with
+  its peers during their green-up, :func:`_on_track`) falls below
   ``f < 0.5``, abruptly (``f`` down by at least 0.35 since the previous comparable view,
   that view at most ``ABRUPT_MAX_GAP_DAYS`` (20) before, and the field's own NDVI down by
   at least 0.35 of the green amplitude: not a jump of the peers' reference) or
   deeply (``f < 0.3``); from the calendar flowering on, while the peers are at their
   plateau, an abrupt fall to ``f < COLLAPSE_F`` (0.6) counts too (hail regrows to ~50 %
-  within two weeks); a gradual slide (drought, early senescence) is not a collapse. The
+  within two weeks); a gradual slide (drought, early senescence) is not a collapse. A
+  parcel that emerged (``ndvi >= EMERGED_NDVI`` once) but was never seen green collapses
+  when ``f < 0.3`` with the peers at their plateau from 10 days after the calendar
+  flowering, or when it reaches stubble (clouds from green-up to the event). The
   kind is ``flood`` when open water shows at the collapse (NDWI above its peers' by 0.15
   and above -0.15); ``early_harvest`` when the field reaches stubble
   (``ndvi <= STUBBLE_NDVI``) within 30 days and does not regrow; for a deep drop
-  (``f < 0.3``) ``flood`` when the parcel's weather had ``>= HEAVY_RAIN_MM`` in a day
-  since the previous clear view, else ``crop_failure``; a shallow drop (0.3-0.5, the
+  (``f < 0.3``) on a field seen green ``flood`` when the parcel's weather had
+  ``>= HEAVY_RAIN_MM`` in a day since the previous clear view; any other drop (the
   dry-down before a green harvest looks the same as hail) waits for the next clear view
-  (at most 30 days) and is then ``early_harvest`` or ``crop_failure``. Flood and crop failure stay open until the canopy recovers to
+  (at most 30 days) and is then ``early_harvest``, ``flood`` (deep, after such rain) or
+  ``crop_failure``. Flood and crop failure stay open until the canopy recovers to
   ``f >= RECOVERED_F`` (0.85) on a view where the peers are still at their plateau
   (green amplitude >= ``PEER_SENESCENCE`` = 85 % of its season maximum: against
   ripening peers a damaged canopy looks recovered); an early harvest stays open for the season. From 30 days before the
@@ -108,6 +113,9 @@ PEER_SENESCENCE = 0.85
 SHALLOW_WAIT_DAYS = 30
 #: a parcel without a clear view for longer than this during the season is a data gap
 DATA_GAP_DAYS = 30
+#: NDVI a field never sown stays below (bare soil 0.15, weeds ~0.23): the no_emergence
+#: threshold, and the least a field must show to count as growing during green-up
+EMERGED_NDVI = 0.30
 
 
 def clear_observations(
@@ -293,7 +301,8 @@ def detect_imagery_obs(
     if use_kernel is None:
         use_kernel = HAVE_NUMBA
     if use_kernel:
-        judge &= _kernel_flags(cols, starts, ends, crop_of, calendar, as_of64, judge)
+        flags = _kernel_flags(cols, starts, ends, crop_of, calendar, as_of64, judge)
+        judge &= flags | _grown_candidates(cols, starts, ends, crop_of, calendar)
     rain: dict[str, np.ndarray] = {}
     if heavy_rain is not None and not heavy_rain.empty:
         hr = heavy_rain[heavy_rain["parcel_id"].astype(str).isin(seg_pid[judge])]
@@ -348,6 +357,48 @@ def _kernel_flags(
         ),
         bool,
     )
+
+
+def _grown_candidates(
+    cols: dict[str, np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    crop_of: np.ndarray,
+    calendar: dict,
+) -> np.ndarray:
+    """Candidates for the collapses the kernel, which knows only "seen green", misses.
+
+    Segments seen growing during green-up (:func:`_on_track`) and later below
+    ``COLLAPSE_F`` of their peers, or that emerged (``ndvi >= EMERGED_NDVI``) and are
+    then, or later, below 0.3 of them: a superset; the Python detector decides on them.
+    """
+    n = ends - starts
+    seg_crop = crop_of[starts]
+    flowering = np.repeat(np.array([calendar[c][0] for c in seg_crop], "datetime64[D]"), n)
+    # drops are compared before the start of ripening, shifted by a green-up lead <= 15 d
+    late = np.repeat(np.array([calendar[c][1] for c in seg_crop], "datetime64[D]"), n)
+    seg = np.repeat(np.arange(len(starts)), n)
+    pos = np.arange(len(seg))
+    valid = cols["valid"] & (cols["day"] < late + _days(15))
+    f = cols["f"]
+
+    def first(mask: np.ndarray) -> np.ndarray:
+        out = np.full(len(starts), np.iinfo(np.int64).max)
+        np.minimum.at(out, seg[mask], pos[mask])
+        return out
+
+    # a view after one with ndvi >= 0.45 is the kernel's ("seen green"): not needed here
+    green = first(cols["ndvi"] >= 0.45)
+    out = np.zeros(len(starts), bool)
+    for since, low, strict in (
+        (_on_track(cols, flowering), valid & (f < COLLAPSE_F), True),
+        (cols["ndvi"] >= EMERGED_NDVI, valid & (f < 0.3), False),
+    ):
+        k = pos[low]
+        s = seg[k]
+        after = (k > first(since)[s]) if strict else (k >= first(since)[s])
+        out[s[after & (k <= green[s])]] = True
+    return out
 
 
 def changed_parcels(
@@ -432,6 +483,23 @@ def _green_up_lead(v: dict[str, np.ndarray], flowering: np.datetime64) -> float:
     return float(np.clip(np.median((v["ndvi"][up] - ref[up]) / slope), -15, 15))
 
 
+def _on_track(v: dict[str, np.ndarray], flowering: np.datetime64 | np.ndarray) -> np.ndarray:
+    """Views where the parcel grows with its peers during their green-up.
+
+    The peers are half-way green (``ref`` 0.25-0.70, the views of :func:`_green_up_lead`)
+    and the parcel has emerged (``ndvi >= EMERGED_NDVI``) with at least 60 % of their
+    green amplitude (the share that makes a field "seen green" later in the season).
+    """
+    ref, nd = v["ref"], v["ndvi"]
+    return (
+        (ref >= 0.25)
+        & (ref <= 0.70)
+        & (v["day"] <= flowering + _days(10))
+        & (nd >= EMERGED_NDVI)
+        & (nd - SOIL_NDVI >= 0.6 * (ref - SOIL_NDVI))
+    )
+
+
 def _previous_index(ok: np.ndarray) -> np.ndarray:
     """For each position, the index of the latest True strictly before it (-1 if none)."""
     last = np.maximum.accumulate(np.where(ok, np.arange(len(ok)), -1))
@@ -467,7 +535,7 @@ def _parcel_conditions(
         if len(pg_days)
         else pg_days.astype(bool)
     )
-    if confirm.any() and np.nanmax(nd) < 0.30:
+    if confirm.any() and np.nanmax(nd) < EMERGED_NDVI:
         i = int(np.flatnonzero(peers_green)[np.argmax(confirm)])
         return [
             _cond(
@@ -486,7 +554,10 @@ def _parcel_conditions(
     # canopy collapse after the field was seen green: abrupt (f falls by >= 0.35 since the
     # previous comparable view) or deep (f < 0.3); a gradual slide is vegetation_decline
     seen_green = np.maximum.accumulate(green)
-    prev_green = np.r_[False, seen_green[:-1]]
+    # a collapse needs a field seen green before, or seen growing with its peers during
+    # green-up: clouds from green-up to the event must not hide a flood or an early harvest
+    grown = np.maximum.accumulate(green | _on_track(v, flowering))
+    prev_green = np.r_[False, grown[:-1]]
     k_prev = _previous_index(valid)
     has_prev = k_prev >= 0
     f_prev = np.where(has_prev, f[np.maximum(k_prev, 0)], np.nan)
@@ -507,7 +578,14 @@ def _parcel_conditions(
     # 50-60 % (hail two weeks on) only counts from flowering, while the peers are at their
     # plateau: during green-up a later sowing lags, during ripening an earlier one leads
     band = (f >= 0.5) & (f < COLLAPSE_F) & abrupt & plateau & (day >= flowering)
-    collapse = valid & prev_green & (((f < 0.5) & ((f < 0.3) | abrupt)) | band)
+    # a field that emerged but was never seen green: deep below its peers at their plateau
+    # from 10 days after the calendar flowering (``flowering`` here is 10 days before it;
+    # a field sown 10 days late is at its own flowering then), or down to stubble
+    emerged = np.maximum.accumulate(nd >= EMERGED_NDVI)
+    stunted = emerged & (((day >= flowering + _days(20)) & plateau) | (nd <= STUBBLE_NDVI))
+    collapse = valid & (
+        (prev_green & (((f < 0.5) & ((f < 0.3) | abrupt)) | band)) | ((f < 0.3) & stunted)
+    )
     if collapse.any():
         i = int(np.argmax(collapse))
         d, prev = day[i], day[i - 1]
@@ -518,15 +596,19 @@ def _parcel_conditions(
         # stubble within 30 days of the collapse confirms a harvest, calendar or not
         soon = (day >= d) & (day <= d + _days(30))
         stubble = bool((nd[soon] <= STUBBLE_NDVI).any()) and not regrew
+        # a drop without water or storm (or on a field never seen green) is named at the
+        # next clear view (at most SHALLOW_WAIT_DAYS on): harvest dry-down or damage? the
+        # next view tells (stubble, or a canopy that stays low or regrows)
+        confirmed = bool((day > d).any()) or as_of > d + _days(SHALLOW_WAIT_DAYS)
         if water:
             kind = "flood"
         elif stubble:
             kind = "early_harvest"
-        elif f[i] < 0.3:  # deep: flood canopy ~15 %, hail ~30 % of the green amplitude
-            kind = "flood" if rained else "crop_failure"
-        elif (day > d).any() or as_of > d + _days(SHALLOW_WAIT_DAYS):
+        elif f[i] < 0.3 and rained and (prev_green[i] or confirmed):
+            kind = "flood"  # deep, after a storm: flood canopy ~15 %
+        elif confirmed:
             kind = "crop_failure"
-        else:  # shallow drop: harvest dry-down or damage? the next clear view tells
+        else:
             return []
         # latest comparable observation on which recovery can be judged: once the peers
         # senesce (green amplitude below PEER_SENESCENCE of its season maximum), a damaged

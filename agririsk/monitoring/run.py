@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from agririsk.imagery import SceneItem
@@ -195,12 +196,16 @@ def monitor_region(
                 else None
             )
             lap("weather")
-            judged = None  # first run: every parcel; later: those whose conditions can change
+            # first run: every parcel; later only those whose imagery conditions can have
+            # changed since the last run, and those with a ``new`` imagery alert (it turns
+            # ongoing when its condition holds): the others' conditions are the last
+            # run's, so their open imagery alerts stay as they are
+            judged = None
             if last_as_of is not None and not obs.empty:
                 new_days = {pd.Timestamp(_day(it)) for it in new_items}
                 judged = changed_parcels_obs(
                     obs, new_days, as_of, last_as_of
-                ) | store.open_alert_parcels(con, IMAGERY_KINDS)
+                ) | store.open_alert_parcels(con, IMAGERY_KINDS, statuses=("new",))
             conditions = detect_imagery_obs(
                 obs, crops, season, as_of, heavy_rain=heavy, parcels=judged
             )
@@ -236,7 +241,9 @@ def monitor_region(
             con.execute("BEGIN IMMEDIATE")
             try:
                 before = store.open_alerts(con, decode=False)
-                changes = apply_lifecycle(before, conditions, fresh, as_of=as_of)
+                live, standing = _unjudged(before, judged, obs)
+                changes = apply_lifecycle(live, conditions, fresh, as_of=as_of)
+                summary.ongoing.update(standing)
                 cur = con.execute(
                     "INSERT INTO runs (started, as_of, items_read, status) VALUES (?, ?, ?, 'running')",
                     (started, as_of.isoformat(), len(new_items)),
@@ -286,6 +293,39 @@ def monitor_region(
         sum(summary.resolved.values()),
     )
     return summary
+
+
+def _unjudged(
+    before: pd.DataFrame, judged: set[str] | None, obs: pd.DataFrame
+) -> tuple[pd.DataFrame, Counter]:
+    """(the open alerts the lifecycle sees, the standing ones counted as ongoing).
+
+    Open imagery alerts of parcels not judged this run keep their state (they are
+    ``ongoing``: parcels with a ``new`` one are judged): their conditions are those of
+    the last run and they have no clear view since. Those whose
+    ``last_observed`` is the parcel's latest clear view (the condition stood at that view)
+    count as ongoing in the summary by (kind, severity), as if judged.
+    """
+    if judged is None or before.empty:
+        return before, Counter()
+    skip = before["kind"].isin(IMAGERY_KINDS) & ~before["parcel_id"].astype(str).isin(judged)
+    if not skip.any():
+        return before, Counter()
+    held = before[skip]
+    # obs is sorted by parcel and date (clear_observations): a parcel's latest clear view
+    # is the last row of its block, found by binary search
+    pids = held["parcel_id"].astype(str).to_numpy()
+    end = obs["parcel_id"].searchsorted(pids, side="right")
+    start = obs["parcel_id"].searchsorted(pids, side="left")
+    days = obs["date"].to_numpy("datetime64[D]")
+    latest = [str(days[e - 1]) if e > b else None for b, e in zip(start, end, strict=True)]
+    stands = np.asarray(held["last_observed"].astype(str).tolist(), object) == np.asarray(
+        latest, object
+    )
+    standing = Counter(
+        zip(held.loc[stands, "kind"].tolist(), held.loc[stands, "severity"].tolist(), strict=True)
+    )
+    return before[~skip], standing
 
 
 def _irrigated_parcels(parcels: gpd.GeoDataFrame, farmers: pd.DataFrame) -> set[str]:

@@ -215,26 +215,28 @@ def last_successful_run(con: sqlite3.Connection) -> dict[str, Any] | None:
     return dict(zip(["run_id", "started", "finished", "as_of", "items_read"], row, strict=True))
 
 
-def open_alert_parcels(con: sqlite3.Connection, kinds: Iterable[str]) -> set[str]:
-    """Parcels with an open (``new``/``ongoing``) alert of one of ``kinds``."""
-    kinds = list(kinds)
+def open_alert_parcels(
+    con: sqlite3.Connection, kinds: Iterable[str], statuses: Iterable[str] = ("new", "ongoing")
+) -> set[str]:
+    """Parcels with an alert of one of ``kinds`` whose status is one of ``statuses``."""
+    kinds, statuses = list(kinds), list(statuses)
     rows = con.execute(
-        "SELECT DISTINCT parcel_id FROM alerts WHERE status IN ('new', 'ongoing') "
+        f"SELECT DISTINCT parcel_id FROM alerts WHERE status IN ({','.join('?' * len(statuses))}) "
         f"AND kind IN ({','.join('?' * len(kinds))})",
-        kinds,
+        statuses + kinds,
     ).fetchall()
     return {str(r[0]) for r in rows}
 
 
 def open_alerts(con: sqlite3.Connection, *, decode: bool = True) -> pd.DataFrame:
-    """Alerts whose status is ``new`` or ``ongoing``, evidence decoded to dicts.
+    """Alerts whose status is ``new`` or ``ongoing`` (in no particular order), evidence decoded.
 
     ``decode=False`` leaves the evidence a JSON string (the lifecycle decodes the few it
     resolves).
     """
-    df = pd.read_sql_query(
-        "SELECT * FROM alerts WHERE status IN ('new', 'ongoing') ORDER BY alert_id", con
-    )
+    # a scan (no index, no sort) is the fastest way to most rows of the table (56 -> 27 ms)
+    cur = con.execute("SELECT * FROM alerts WHERE status != 'resolved'")
+    df = pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
     if decode:
         df["evidence"] = [json.loads(e) for e in df["evidence"]]
     return df

@@ -22,8 +22,11 @@ Crop stages come from the crop calendar of ``agririsk/data/crops.csv``: sowing
   coefficient Ks = (TAW - Dr) / ((1 - p) TAW) when Dr > p TAW. The projected yield loss
   so far is FAO-33 ``ky (1 - sum w Ks ETc / sum w ETc)`` with flowering weight
   ``w = 1 + 2 exp(-((t - peak) / 15 d)^2)``. Open while the mean Ks of the last 14 days
-  is < 0.8 and the loss so far >= ``DROUGHT_MIN_LOSS`` (5 %), between emergence and 20
-  days before maturity; severity by the loss: high >= 20 %, medium >= 10 %. Irrigated farmers and
+  is < 0.8 and the loss so far >= ``DROUGHT_MIN_LOSS`` (5 %); stress counts from
+  emergence to ``DROUGHT_END_DAYS`` (20) days before maturity, and a run between that day
+  and maturity judges the window as it ended (a 15-day cron would otherwise skip a
+  drought that built up in its last two weeks); severity by the loss: high >= 20 %,
+  medium >= 10 %. Irrigated farmers and
   paddy rice are not water-limited and never get a drought alert.
 """
 
@@ -57,6 +60,9 @@ WEATHER_KINDS = ("drought", "heat_stress", "frost")
 TAW_MM = 180.0
 #: projected relative yield loss from water stress so far that makes a drought alert
 DROUGHT_MIN_LOSS = 0.05
+#: water stress counts up to this many days before the calendar maturity; a run after
+#: that day and before maturity judges the window as it ended
+DROUGHT_END_DAYS = 20
 
 
 def crop_calendar(p: CropParams, year: int) -> dict[str, pd.Timestamp]:
@@ -177,15 +183,20 @@ def _conditions(
                 },
             )
         )
-    # drought: FAO-56 bucket from April 1 (soil 25 % depleted after snowmelt)
-    if p.crop != "rice" and end <= cal["maturity"] - 20 * day:
+    # drought: FAO-56 bucket from April 1 (soil 25 % depleted after snowmelt). Stress
+    # counts up to DROUGHT_END_DAYS before maturity; a run between that day and maturity
+    # judges the window as it ended (the loss is done and the crop still in the field):
+    # whether a run happens to fall inside the window must not decide the alert
+    stop = cal["maturity"] - DROUGHT_END_DAYS * day
+    if p.crop != "rice" and end <= cal["maturity"]:
+        upto = min(end, stop)
         start = min(np.datetime64(f"{as_of.year}-04-01", "D"), cal["sowing"])
-        bm = (days.date >= start) & (days.date <= end)
+        bm = (days.date >= start) & (days.date <= upto)
         bdates = days.date[bm]
         ks, etc, t = _bucket(
             bdates, days.tmin[bm], days.tmax[bm], days.precip[bm], p, cal["sowing"], latitude_deg
         )
-        last14 = (bdates > end - 14 * day) & (bdates >= cal["emergence"])
+        last14 = (bdates > upto - 14 * day) & (bdates >= cal["emergence"])
         if last14.sum() >= 7:
             mean_ks = float(np.nanmean(ks[last14]))
             w = 1 + 2 * np.exp(-(((t - p.days_to_peak) / 15.0) ** 2))
@@ -193,7 +204,7 @@ def _conditions(
             if mean_ks < 0.8 and loss >= DROUGHT_MIN_LOSS:
                 sev = "high" if loss >= 0.2 else ("medium" if loss >= 0.1 else "low")
                 stressed = bdates[(ks < 0.9) & (bdates >= cal["emergence"])]
-                rain30 = float(np.nansum(days.precip[bm][bdates > end - 30 * day]))
+                rain30 = float(np.nansum(days.precip[bm][bdates > upto - 30 * day]))
                 out.append(
                     (
                         "drought",
@@ -206,7 +217,8 @@ def _conditions(
                             "yield_loss_so_far": round(loss, 3),
                             "taw_mm": TAW_MM,
                             "rain_30d_mm": round(rain30, 1),
-                        },
+                        }
+                        | ({"stress_window_end": str(stop)} if upto < end else {}),
                     )
                 )
     return out

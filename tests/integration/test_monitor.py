@@ -68,6 +68,15 @@ def test_monitor__every_run_succeeds_and_is_recorded(season_run):
     risk = read_farmer_risk(db)
     assert set(risk["risk_level"]) <= {"none", "watch", "elevated", "high"}
     assert {"name", "national_id", "phone"}.isdisjoint(risk.columns)
+    # the risk per farmer follows the open alerts of the last run
+    alerts = read_alerts(db)
+    open_ = alerts[alerts["status"] != "resolved"]
+    points = open_["severity"].map({"low": 1, "medium": 3, "high": 10}).groupby(open_["farmer_id"])
+    got = risk.set_index("farmer_id")
+    assert (
+        got.loc[got["open_alerts"] > 0, "risk_points"].sort_index() == points.sum().sort_index()
+    ).all()
+    assert (got["open_alerts"] > 0).sum() == open_["farmer_id"].nunique()
     assert "monitor run" in summaries[-1].format()
 
 
@@ -251,10 +260,40 @@ def test_monitor__fast_path_equals_cold_full_recomputation(season_run, tmp_path,
     every = set(read_parcels(region.parcels_path, Report())["parcel_id"].astype(str))
     monkeypatch.setattr(run_module, "changed_parcels_obs", lambda *a, **k: set(every))
     db = tmp_path / "m.sqlite"
+    cold = []
     for d in AS_OF:
         shutil.rmtree(ws / "monitor", ignore_errors=True)
-        monitor_region(region, db=db, as_of=d, workspace=ws, crop_check=False)
+        cold.append(monitor_region(region, db=db, as_of=d, workspace=ws, crop_check=False))
     pd.testing.assert_frame_equal(_alerts(db), _alerts(db_ref))
+    pd.testing.assert_frame_equal(read_alerts(db), read_alerts(db_ref))
+    assert [s.to_dict() for s in cold] == [s.to_dict() for s in summaries]
+
+
+def test_monitor__judging_changed_parcels_equals_judging_every_parcel(
+    season_run, tmp_path, monkeypatch
+):
+    """Daily runs through a dry July: judging only the parcels whose imagery conditions can
+    have changed (and those with a ``new`` imagery alert) gives the same alerts, run
+    summaries and farmer risk as judging every parcel at every run."""
+    from agririsk.inputs import Report, read_parcels
+    from agririsk.monitoring import run as run_module
+
+    region, *_ = season_run
+    days = [dt.date(2026, 7, 1)] + [dt.date(2026, 7, 15) + dt.timedelta(days=k) for k in range(6)]
+    changed = tmp_path / "changed.sqlite"
+    for d in days:
+        monitor_region(region, db=changed, as_of=d, crop_check=False)
+    every = set(read_parcels(region.parcels_path, Report())["parcel_id"].astype(str))
+    monkeypatch.setattr(run_module, "changed_parcels_obs", lambda *a, **k: set(every))
+    judged = tmp_path / "judged.sqlite"
+    for d in days:
+        monitor_region(region, db=judged, as_of=d, crop_check=False)
+    pd.testing.assert_frame_equal(read_alerts(changed), read_alerts(judged))
+    assert read_runs(changed)["summary"].tolist() == read_runs(judged)["summary"].tolist()
+    pd.testing.assert_frame_equal(
+        read_farmer_risk(changed).drop(columns="run_id"),
+        read_farmer_risk(judged).drop(columns="run_id"),
+    )
 
 
 def test_monitor__failure_inside_the_transaction_rolls_back(season_run, tmp_path, monkeypatch):

@@ -63,10 +63,19 @@ def test_detect_imagery__collapse_after_green_is_crop_failure_then_stays_open():
     s = series({**peers(), "H": curve})
     crops = pd.Series("maize", index=[*peers(), "H"])
     assert detect_imagery(s, crops, SEASON, dt.date(2026, 8, 8)) == []
-    (c,) = detect_imagery(s, crops, SEASON, dt.date(2026, 8, 9))  # first clear view after the hail
+    # the first clear view after the hail (Aug 9) shows a drop without water or storm:
+    # harvest or damage is told by the next clear view (the issue allows first view + 1)
+    assert detect_imagery(s, crops, SEASON, dt.date(2026, 8, 9)) == []
+    (c,) = detect_imagery(s, crops, SEASON, dt.date(2026, 8, 19))  # the canopy stays low
     assert (c.parcel_id, c.kind, c.onset) == ("H", "crop_failure", dt.date(2026, 8, 9))
     assert c.evidence["expected_ndvi"] > 0.7 and c.evidence["observed_ndvi"] < 0.4
     assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 10, 10))) == {("H", "crop_failure")}
+    # without a later clear view it is named SHALLOW_WAIT_DAYS (30) after the drop
+    cloudy = series({**peers(), "H": curve}, cloudy=DATES[DATES > "2026-08-09"])
+    assert detect_imagery(cloudy, crops, SEASON, dt.date(2026, 9, 8)) == []
+    assert kinds(detect_imagery(cloudy, crops, SEASON, dt.date(2026, 9, 9))) == {
+        ("H", "crop_failure")
+    }
 
 
 def test_detect_imagery__bare_after_green_is_early_harvest():
@@ -98,6 +107,46 @@ def test_detect_imagery__water_at_collapse_is_flood_but_paddy_water_alone_is_not
     crops = pd.Series("rice", index=[*rice, "F"])
     assert kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 8, 15))) == {("F", "flood")}
     assert detect_imagery(s, crops, SEASON, dt.date(2026, 6, 20)) == []
+
+
+def test_detect_imagery__on_track_at_green_up_then_stubble_is_early_harvest():
+    """Seen only while greening with its peers, then clouds until after an early harvest:
+    the collapse counts (a field growing with its peers at green-up was established)."""
+    curve = normal().copy()
+    curve[DATES >= "2026-07-20"] = 0.20  # harvested green
+    views = DATES[DATES < "2026-06-15"]
+    assert (curve[DATES < "2026-06-15"] < 0.45).all()  # never "seen green" before the clouds
+    cloudy = set(DATES[(DATES >= "2026-06-15") & (DATES < "2026-07-30")])
+    s = series({**peers(), "E": curve}, cloudy=cloudy)
+    crops = pd.Series("maize", index=[*peers(), "E"])
+    assert len(views) and kinds(detect_imagery(s, crops, SEASON, dt.date(2026, 7, 30))) == {
+        ("E", "early_harvest")
+    }
+    # a field that never emerged stays no_emergence, however cloudy
+    bare = series({**peers(), "X": np.full(len(DATES), 0.2)}, cloudy=cloudy)
+    crops_x = pd.Series("maize", index=[*peers(), "X"])
+    assert kinds(detect_imagery(bare, crops_x, SEASON, dt.date(2026, 8, 30))) == {
+        ("X", "no_emergence")
+    }
+
+
+def test_detect_imagery__emerged_but_never_green_after_flowering_is_crop_failure():
+    """A field that emerged (NDVI >= 0.30) but stays under 30 % of its peers' canopy after
+    the calendar flowering failed; named at the next clear view, like any drop."""
+    stunted = np.minimum(normal(), 0.32)
+    s = series({**peers(), "S": stunted})
+    crops = pd.Series("maize", index=[*peers(), "S"])
+    p = crop_params("maize")
+    flowering = pd.Timestamp(2026, 1, 1) + pd.Timedelta(days=p.sowing_doy - 1 + p.days_to_peak)
+    first = DATES[DATES >= flowering + pd.Timedelta(days=10)][0]
+    assert detect_imagery(s, crops, SEASON, first.date()) == []
+    later = first + pd.Timedelta(days=10)
+    (c,) = detect_imagery(s, crops, SEASON, later.date())
+    assert (c.kind, c.onset) == ("crop_failure", first.date())
+    # a field sown 10 days late is not one
+    late = series({**peers(), "L": calendar_ndvi("maize", DATES - pd.Timedelta(days=10))})
+    crops_l = pd.Series("maize", index=[*peers(), "L"])
+    assert detect_imagery(late, crops_l, SEASON, dt.date(2026, 10, 10)) == []
 
 
 def test_detect_imagery__cloudy_dates_are_no_observation():
@@ -145,6 +194,27 @@ def test_station_conditions__frost_after_emergence_and_drought_without_rain():
             weather(days, rain=8.0), "soybean", dt.date(2026, 7, 25), 46.6
         )
     ]
+
+
+def test_station_conditions__drought_judged_at_the_window_end_until_maturity():
+    """Stress counts up to maturity - 20 d; a run between that day and maturity judges the
+    window as it ended (a 15-day cron must not skip it); after maturity nothing."""
+    from agririsk.monitoring.weather_detectors import DROUGHT_END_DAYS
+
+    cal = crop_calendar(crop_params("maize"), 2026)
+    stop = cal["maturity"] - pd.Timedelta(days=DROUGHT_END_DAYS)
+    days = pd.date_range("2026-04-01", "2026-10-30")
+    w = weather(days, rain=6.0)
+    dry = days >= stop - pd.Timedelta(days=45)
+    w.loc[dry, ["tmax_c", "tmin_c", "precip_mm"]] = [32.0, 18.0, 0.0]
+    at_stop = [c for c in station_conditions(w, "maize", stop.date(), 46.6) if c[0] == "drought"]
+    assert at_stop
+    after = stop + pd.Timedelta(days=10)
+    (d,) = [c for c in station_conditions(w, "maize", after.date(), 46.6) if c[0] == "drought"]
+    assert d[3] == stop and d[4]["yield_loss_so_far"] == at_stop[0][4]["yield_loss_so_far"]
+    assert d[4]["stress_window_end"] == str(stop.date())
+    past = (cal["maturity"] + pd.Timedelta(days=1)).date()
+    assert "drought" not in [c[0] for c in station_conditions(w, "maize", past, 46.6)]
 
 
 def _random_fields(rng: np.random.Generator, n: int) -> pd.DataFrame:
