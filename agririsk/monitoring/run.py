@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from agririsk.errors import InputError
 from agririsk.imagery import SceneItem
 from agririsk.inputs import Report
 from agririsk.monitoring import cache, store
@@ -142,6 +143,13 @@ def monitor_region(
     with store.run_lock(db):
         con = store.connect(db)
         try:
+            owner = store.get_meta(con, "region")
+            if owner is not None and owner != region.name:
+                raise InputError(
+                    f"{db} is the monitoring store of region '{owner}', not of '{region.name}': "
+                    "the alerts of two regions must not mix. Give this region its own --db "
+                    "(or leave --db out to use monitor.sqlite in its workspace)."
+                )
             last = store.last_successful_run(con)
             last_as_of = dt.date.fromisoformat(last["as_of"]) if last else None
             if last_as_of is not None and as_of <= last_as_of:
@@ -272,6 +280,7 @@ def monitor_region(
                         ],
                     )
                     store.set_meta(con, "crop_check_as_of", as_of.isoformat())
+                store.set_meta(con, "region", region.name)
                 con.execute(
                     "UPDATE runs SET finished = ?, status = 'ok', summary = ? WHERE run_id = ?",
                     (store.now_iso(), json.dumps(summary.to_dict()), run_id),

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from agririsk.errors import InputError
 from agririsk.monitoring import monitor_region, read_alerts, read_farmer_risk, read_runs
 from agririsk.monitoring.detectors import MIN_CLEAR
 from agririsk.region import Region
@@ -241,6 +242,19 @@ def test_monitor_cli__second_run_refused_while_locked(season_run, tmp_path, caps
     assert "another monitoring run is in progress" in capsys.readouterr().err
     assert run(args) == 0
     assert "monitor run 1" in capsys.readouterr().out
+
+
+def test_monitor__store_of_another_region_is_refused_untouched(season_run, tmp_path):
+    import dataclasses
+
+    region, db, *_ = season_run
+    copy = tmp_path / "other.sqlite"
+    shutil.copy(db, copy)
+    before = copy.read_bytes()
+    other = dataclasses.replace(region, name="Another county")
+    with pytest.raises(InputError, match="monitoring store of region .* not of 'Another county'"):
+        monitor_region(other, db=copy, as_of=dt.date(2026, 11, 1), crop_check=False)
+    assert copy.read_bytes() == before
 
 
 def test_monitor__fast_path_equals_cold_full_recomputation(season_run, tmp_path, monkeypatch):
