@@ -6,7 +6,9 @@ which imports numba and is imported only from here. The NumPy path of
 ``np.bincount`` calls per block for four indices; this kernel does, per pixel, the nodata
 test, the clear test (the buffered cloud mask is computed before, in NumPy), scale and
 offset, the four indices and the per-parcel count, sum, sum of squares, histogram and
-low-blue sums, in one loop. It accumulates per block into local arrays, in pixel order,
+low-blue sums, row by row: a straight-line loop the compiler vectorises (indices and
+bins), then one that scatters them per parcel. It accumulates per block into local
+arrays, in pixel order,
 and adds them to the global ones afterwards, exactly as the ``np.bincount`` path does, so
 both give the same bits (tested in ``tests/unit/test_imagery_fused.py``).
 

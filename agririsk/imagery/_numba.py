@@ -20,17 +20,10 @@ SIX, SEVEN5, TWO5, HAZE = f32(6.0), f32(7.5), f32(2.5), f32(0.2)
 
 
 @numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _nd(a: Any, b: Any) -> Any:  # == indices.normalized_difference, NaN when undefined
-    den = a + b
-    if a >= ZERO and b >= ZERO and den > ZERO:
-        return (a - b) / den
-    return f32(np.nan)
-
-
-@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def _bin(v: Any, nbins: int) -> int:  # == stats: ((v - LO) * PER).astype(intp), clipped
-    b = int((v - LO) * PER)
-    return 0 if b < 0 else (nbins - 1 if b > nbins - 1 else b)
+def _bin(v: Any, top: Any) -> Any:  # == stats: ((v - LO) * PER).astype(intp), clipped
+    # clipped before the conversion, in float32 (the same bin for every value, NaN aside):
+    # a float min/max vectorises, and a huge EVI cannot overflow the integer
+    return np.int32(min(max((v - LO) * PER, ZERO), top))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -41,15 +34,15 @@ def accumulate(  # type: ignore[no-untyped-def]
     red,
     nir,
     swir,
-    # per band (blue, green, red, nir, swir16): read? has a nodata? nodata, scale, offset
-    read,
-    has_nodata,
+    # per band (blue, green, red, nir, swir16): nodata (a value no DN of the band equals
+    # when it has none or is not read: see stats), scale, offset
     nodata,
     scale,
     offset,
     # 1-D bool clear mask of the block's pixels (mask band and cloud buffer)
     ok,
-    # int32 flat indices of the pixels to evaluate (ignored when dense: all of them)
+    # int32 flat indices of the pixels to evaluate, in row order but for extra points at
+    # the end (ignored when dense: all of them)
     pix,
     dense,
     # a coarse band (and ok when ok_coarse) holds the band's own pixels, (Hc, Wc) flattened:
@@ -74,113 +67,190 @@ def accumulate(  # type: ignore[no-untyped-def]
     gn_lb,
     gx_lb,
 ):
+    """Add a block to the accumulators; returns its evaluated pixels with data in every band.
+
+    The block is taken a row (of the window) at a time, in two loops:
+
+    1. straight-line code per pixel, which the compiler turns into SIMD: the nodata and
+       clear tests, reflectance, the four indices (NaN where a pixel does not count) and
+       their histogram bins, into row buffers. Coarse bands are upsampled into a row buffer
+       once per coarse row; in sparse windows the row's span between its first and last
+       evaluated pixel is computed, with local label 0 between parcels.
+    2. per pixel with a defined index: the sums and the histogram count, in pixel order.
+    Float sums go to block-local arrays first and are added afterwards, in the order of
+    the NumPy path (same bits); integer counts go straight to the global histograms.
+    """
     n_loc = labels.shape[0]
     n_slots = gx.shape[0]
     nbins = ghist.shape[2]
-    lx = np.zeros((n_slots, n_loc))
-    lxx = np.zeros((n_slots, n_loc))
-    ln_lb = np.zeros(n_loc)
-    lx_lb = np.zeros(n_loc)
+    hist = ghist.reshape(-1)  # slot s, label g, bin b at (s * n_labels + g) * nbins + b
     s_ndvi, s_evi, s_ndmi, s_ndwi = slots[NDVI], slots[EVI], slots[NDMI], slots[NDWI]
+    do_e, do_m, do_w = s_evi >= 0, s_ndmi >= 0, s_ndwi >= 0
+    # block-local sums: for local label j, at j * stride + 2 * slot the sum and + 1 the sum
+    # of squares; low-blue count and sum after the slots (one cache line per parcel)
+    stride = 2 * n_slots + 2
+    sums = np.zeros(n_loc * stride)
+    o_v, o_e, o_m, o_w = 2 * s_ndvi, 2 * max(s_evi, 0), 2 * max(s_ndmi, 0), 2 * max(s_ndwi, 0)
+    o_lb = 2 * n_slots
+    size = ghist.shape[1] * nbins
+    h_v, h_e = s_ndvi * size, max(s_evi, 0) * size
+    h_m, h_w = max(s_ndmi, 0) * size, max(s_ndwi, 0) * size
+    h_of = np.empty(n_loc, np.int64)  # histogram row of each local label
+    for j in range(n_loc):
+        h_of[j] = labels[j] * nbins
     # Parameters as scalars: the compiler cannot keep array loads across the stores below.
-    # A band without nodata, or not read, gets NaN, which no DN equals (a band not read is
-    # the red band again, so that indexing it stays in bounds).
-    nd_b = nodata[0] if read[0] and has_nodata[0] else np.nan
-    nd_g = nodata[1] if read[1] and has_nodata[1] else np.nan
-    nd_r = nodata[2] if has_nodata[2] else np.nan
-    nd_n = nodata[3] if has_nodata[3] else np.nan
-    nd_s = nodata[4] if read[4] and has_nodata[4] else np.nan
+    nd_b, nd_g, nd_r, nd_n, nd_s = nodata[0], nodata[1], nodata[2], nodata[3], nodata[4]
     sc_b, sc_g, sc_r, sc_n, sc_s = scale[0], scale[1], scale[2], scale[3], scale[4]
     of_b, of_g, of_r, of_n, of_s = offset[0], offset[1], offset[2], offset[3], offset[4]
-    # One row of the accumulators per index (slot 0 stands in for an index not computed).
-    # Float sums go to block-local arrays first and are added afterwards, in the order of
-    # the NumPy path (same bits); integer counts go straight to the global histograms.
-    x_v, xx_v, h_v = lx[s_ndvi], lxx[s_ndvi], ghist[s_ndvi]
-    x_e, xx_e, h_e = lx[max(s_evi, 0)], lxx[max(s_evi, 0)], ghist[max(s_evi, 0)]
-    x_m, xx_m, h_m = lx[max(s_ndmi, 0)], lxx[max(s_ndmi, 0)], ghist[max(s_ndmi, 0)]
-    x_w, xx_w, h_w = lx[max(s_ndwi, 0)], lxx[max(s_ndwi, 0)], ghist[max(s_ndwi, 0)]
     c_b, c_g, c_n, c_s = coarse[0], coarse[1], coarse[3], coarse[4]
     any_coarse = c_b or c_g or c_n or c_s or ok_coarse
     w = np.int64(width)
     wc = np.int64(wc)
-    row_start, row_end, r = np.int64(0), np.int64(0), np.int64(0)
     n = local.shape[0]
+    up_b = np.empty(w if c_b else 0, blue.dtype)
+    up_g = np.empty(w if c_g else 0, green.dtype)
+    up_n = np.empty(w if c_n else 0, nir.dtype)
+    up_s = np.empty(w if c_s else 0, swir.dtype)
+    up_ok = np.empty(w if ok_coarse else 0, ok.dtype)
+    span = np.zeros(0 if dense else w, local.dtype)
+    f_v, f_e, f_m, f_w = np.empty(w, f32), np.empty(w, f32), np.empty(w, f32), np.empty(w, f32)
+    i32 = np.int32
+    b_v, b_e, b_m, b_w = np.empty(w, i32), np.empty(w, i32), np.empty(w, i32), np.empty(w, i32)
+    low = np.empty(w, np.bool_)
+    nan = f32(np.nan)
+    top = f32(nbins - 1)
+    upsampled = np.int64(-1)  # the coarse row in the up_* buffers
     n_data = 0
-    for k in range(n):
-        p = np.int64(k) if dense else np.int64(pix[k])
-        q = p
-        if any_coarse:
-            if p < row_start or p >= row_end:  # once per row: pixels come in row order
-                r = p // w
-                row_start = r * w
-                row_end = row_start + w
-            q = np.int64(rows[r]) * wc + np.int64(cols[p - row_start])
-        pb = q if c_b else p
-        pg = q if c_g else p
-        pn = q if c_n else p
-        ps = q if c_s else p
-        nodata_px = (
-            (blue[pb] == nd_b)
-            | (green[pg] == nd_g)
-            | (red[p] == nd_r)
-            | (nir[pn] == nd_n)
-            | (swir[ps] == nd_s)
-        )
-        if nodata_px:
-            continue
-        n_data += 1
-        j = local[k]
-        if j == 0:
-            continue  # not a parcel pixel (dense windows): nothing to accumulate
-        if not ok[q if ok_coarse else p]:
-            continue
-        g = labels[j]
-        rr = f32(red[p]) * sc_r + of_r
-        nn = f32(nir[pn]) * sc_n + of_n
-        v = _nd(nn, rr)
-        if v == v:
-            v64 = np.float64(v)
-            x_v[j] += v64
-            xx_v[j] += v64 * v64
-            h_v[g, _bin(v, nbins)] += 1
-            if lowblue:
-                bb = f32(blue[pb]) * sc_b + of_b
-                if bb <= HAZE:
-                    ln_lb[j] += 1.0
-                    lx_lb[j] += v64
-        if s_evi >= 0:
-            bb = f32(blue[pb]) * sc_b + of_b
-            den = nn + SIX * rr - SEVEN5 * bb + ONE
-            if bb >= ZERO and rr >= ZERO and nn >= ZERO and den > ZERO:
-                e = TWO5 * (nn - rr) / den
-                if e == e:
-                    e64 = np.float64(e)
-                    x_e[j] += e64
-                    xx_e[j] += e64 * e64
-                    h_e[g, _bin(e, nbins)] += 1
-        if s_ndmi >= 0:
-            ss = f32(swir[ps]) * sc_s + of_s
-            m = _nd(nn, ss)
-            if m == m:
-                m64 = np.float64(m)
-                x_m[j] += m64
-                xx_m[j] += m64 * m64
-                h_m[g, _bin(m, nbins)] += 1
-        if s_ndwi >= 0:
-            gg = f32(green[pg]) * sc_g + of_g
-            wi = _nd(gg, nn)
-            if wi == wi:
-                w64 = np.float64(wi)
-                x_w[j] += w64
-                xx_w[j] += w64 * w64
-                h_w[g, _bin(wi, nbins)] += 1
+    k0 = np.int64(0)
+    while k0 < n:
+        if dense:  # a whole row
+            r = k0 // w
+            row_start = k0
+            c_lo, c_hi = np.int64(0), w
+            loc = local[k0 : k0 + w]
+            k1 = k0 + w
+        else:  # the next pixels of one row, increasing (the extra points at the end are not)
+            p = np.int64(pix[k0])
+            r = p // w
+            row_start = r * w
+            c_lo = p - row_start
+            k1 = k0
+            prev = np.int64(-1)
+            while k1 < n:
+                p = np.int64(pix[k1])
+                if p <= prev or p >= row_start + w:
+                    break
+                span[p - row_start] = local[k1]
+                prev = p
+                k1 += 1
+            c_hi = prev - row_start + 1
+            loc = span[c_lo:c_hi]
+        if any_coarse and np.int64(rows[r]) != upsampled:
+            upsampled = np.int64(rows[r])
+            at = upsampled * wc
+            if c_b:
+                for c in range(w):
+                    up_b[c] = blue[at + np.int64(cols[c])]
+            if c_g:
+                for c in range(w):
+                    up_g[c] = green[at + np.int64(cols[c])]
+            if c_n:
+                for c in range(w):
+                    up_n[c] = nir[at + np.int64(cols[c])]
+            if c_s:
+                for c in range(w):
+                    up_s[c] = swir[at + np.int64(cols[c])]
+            if ok_coarse:
+                for c in range(w):
+                    up_ok[c] = ok[at + np.int64(cols[c])]
+        a0, a1 = row_start + c_lo, row_start + c_hi
+        R = red[a0:a1]
+        B = up_b[c_lo:c_hi] if c_b else blue[a0:a1]
+        G = up_g[c_lo:c_hi] if c_g else green[a0:a1]
+        N = up_n[c_lo:c_hi] if c_n else nir[a0:a1]
+        S = up_s[c_lo:c_hi] if c_s else swir[a0:a1]
+        OK = up_ok[c_lo:c_hi] if ok_coarse else ok[a0:a1]
+        m = c_hi - c_lo
+        with_data = 0
+        for i in range(m):  # 1. vectorised
+            has = (B[i] != nd_b) & (G[i] != nd_g) & (R[i] != nd_r) & (N[i] != nd_n) & (S[i] != nd_s)
+            parcel = loc[i] != 0
+            with_data += has & (dense | parcel)
+            use = has & OK[i] & parcel
+            rr = f32(R[i]) * sc_r + of_r
+            nn = f32(N[i]) * sc_n + of_n
+            bb = f32(B[i]) * sc_b + of_b
+            ss = f32(S[i]) * sc_s + of_s
+            gg = f32(G[i]) * sc_g + of_g
+            den = nn + rr  # == indices.normalized_difference, NaN when undefined
+            x = (nn - rr) / den
+            f_v[i] = x if use & (nn >= ZERO) & (rr >= ZERO) & (den > ZERO) & (x == x) else nan
+            b_v[i] = _bin(x, top)
+            low[i] = bb <= HAZE
+            den = nn + SIX * rr - SEVEN5 * bb + ONE  # == indices.evi
+            x = TWO5 * (nn - rr) / den
+            f_e[i] = (
+                x
+                if use & (bb >= ZERO) & (rr >= ZERO) & (nn >= ZERO) & (den > ZERO) & (x == x)
+                else nan
+            )
+            b_e[i] = _bin(x, top)
+            den = nn + ss
+            x = (nn - ss) / den
+            f_m[i] = x if use & (nn >= ZERO) & (ss >= ZERO) & (den > ZERO) & (x == x) else nan
+            b_m[i] = _bin(x, top)
+            den = gg + nn
+            x = (gg - nn) / den
+            f_w[i] = x if use & (gg >= ZERO) & (nn >= ZERO) & (den > ZERO) & (x == x) else nan
+            b_w[i] = _bin(x, top)
+        n_data += with_data
+        for i in range(m):  # 2. scattered, in pixel order
+            j = np.int64(loc[i])
+            if j == 0:
+                continue
+            at = j * stride
+            h = h_of[j]
+            x = f_v[i]
+            if x == x:
+                x64 = np.float64(x)
+                sums[at + o_v] += x64
+                sums[at + o_v + 1] += x64 * x64
+                hist[h_v + h + b_v[i]] += 1
+                if lowblue and low[i]:
+                    sums[at + o_lb] += 1.0
+                    sums[at + o_lb + 1] += x64
+            if do_e:
+                x = f_e[i]
+                if x == x:
+                    x64 = np.float64(x)
+                    sums[at + o_e] += x64
+                    sums[at + o_e + 1] += x64 * x64
+                    hist[h_e + h + b_e[i]] += 1
+            if do_m:
+                x = f_m[i]
+                if x == x:
+                    x64 = np.float64(x)
+                    sums[at + o_m] += x64
+                    sums[at + o_m + 1] += x64 * x64
+                    hist[h_m + h + b_m[i]] += 1
+            if do_w:
+                x = f_w[i]
+                if x == x:
+                    x64 = np.float64(x)
+                    sums[at + o_w] += x64
+                    sums[at + o_w + 1] += x64 * x64
+                    hist[h_w + h + b_w[i]] += 1
+        if not dense:
+            span[c_lo:c_hi] = 0
+        k0 = k1
     for j in range(1, n_loc):  # == x[labels] += np.bincount(...) of the NumPy path
         g = labels[j]
+        at = j * stride
         for s in range(n_slots):
-            gx[s, g] += lx[s, j]
-            gxx[s, g] += lxx[s, j]
-        gn_lb[g] += ln_lb[j]
-        gx_lb[g] += lx_lb[j]
+            gx[s, g] += sums[at + 2 * s]
+            gxx[s, g] += sums[at + 2 * s + 1]
+        gn_lb[g] += sums[at + o_lb]
+        gx_lb[g] += sums[at + o_lb + 1]
     return n_data
 
 

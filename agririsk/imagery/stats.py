@@ -170,6 +170,23 @@ class CoarseBands:
 _NOT_COARSE = CoarseBands(frozenset(), False, np.zeros(1, np.int32), np.zeros(1, np.int32))
 
 
+def _nodata_for_kernel(
+    arrs: list[np.ndarray], nodata: list[float | None]
+) -> npt.NDArray[np.int32] | npt.NDArray[np.float64]:
+    """Each band's nodata as the compiled kernel compares it: ``DN != nodata`` is "has data".
+
+    A band without nodata (or not read) gets a value none of its DN equals. With 8- and
+    16-bit integer DN and whole nodata values (every Sentinel-2 and Landsat product) the
+    values are int32, so the kernel compares integers (and vectorises); otherwise float64,
+    NaN standing for "none".
+    """
+    small = all(a.dtype.kind in "iu" and a.dtype.itemsize <= 2 for a in arrs)
+    given = [v for v in nodata if v is not None]
+    if small and all(float(v).is_integer() and abs(v) < 1 << 24 for v in given):
+        return np.array([1 << 24 if v is None else int(v) for v in nodata], np.int32)
+    return np.array([np.nan if v is None else v for v in nodata], np.float64)
+
+
 class Accumulator:
     """Sums and histograms per parcel label, added to block by block.
 
@@ -296,16 +313,15 @@ class Accumulator:
         if coarse is None:
             coarse = _NOT_COARSE
         w = dn["red"].shape[1]
-        meta = [bands.get(b, (None, 1.0, 0.0)) for b in _fused.BANDS]
+        # a band not read: the red band again, with no nodata of its own
+        meta = [bands[b] if b in dn else (None, 1.0, 0.0) for b in _fused.BANDS]
         slots = np.array(
             [self.indices.index(i) if i in self.indices else -1 for i in INDICES], np.int64
         )
         return int(
             _fused.kernels().accumulate(
                 *arrs,
-                np.array([b in dn for b in _fused.BANDS]),
-                np.array([m[0] is not None for m in meta]),
-                np.array([np.nan if m[0] is None else m[0] for m in meta], np.float64),
+                _nodata_for_kernel(arrs, [m[0] for m in meta]),
                 np.array([m[1] for m in meta], np.float32),
                 np.array([m[2] for m in meta], np.float32),
                 (ok[halo:-halo, halo:-halo] if halo else ok).ravel(),

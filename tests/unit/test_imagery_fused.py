@@ -77,6 +77,35 @@ def test_add_dn__compiled_equals_numpy_on_random_block(
     assert fast._hist[0, 1:].sum() > 0  # the block did produce clear parcel pixels
 
 
+def test_add_dn__compiled_equals_numpy_with_extra_points_out_of_row_order(monkeypatch):
+    """Sparse windows end with the pixels under parcels too small to own a pixel centre:
+    out of row order, possibly on a pixel another parcel owns, possibly on the same pixel."""
+    dn, ok, labels_2d = _random_block(4)
+    h, w = labels_2d.shape
+    flat = labels_2d.ravel()
+    pix = np.flatnonzero(flat)
+    labs = flat[pix]
+    owned = int(pix[len(pix) // 2])
+    extra_pix = np.array([5 * w + 40, 5 * w + 3, owned, owned, 0, (h - 1) * w + w - 1])
+    extra_lab = np.array([9, 9, 9, 8, 8, 9])
+    pix = np.concatenate([pix, extra_pix]).astype(np.int32)
+    labs = np.concatenate([labs, extra_lab])
+    labels = np.unique(np.concatenate([[0], labs]))
+    local = np.searchsorted(labels, labs).astype(np.uint16)
+    meta = {b: (0, 1e-4, -0.1) for b in dn}
+    got = []
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        acc = Accumulator(10, INDICES, True)
+        got.append((acc.add_dn(dn, meta, ok, 2, pix, local, labels), acc))
+    (n1, fast), (n2, slow) = got
+    assert n1 == n2
+    for name in ("_x", "_xx", "_hist"):
+        np.testing.assert_array_equal(getattr(fast, name)[:, 1:], getattr(slow, name)[:, 1:])
+    np.testing.assert_array_equal(fast.n_lb[1:], slow.n_lb[1:])
+    assert fast._hist[0, 9].sum() > 0  # the extra points were counted
+
+
 def test_add_dn__compiled_without_halo_or_nodata_float_dn(monkeypatch):
     dn, ok, labels_2d = _random_block(3, halo=0)
     dn = {b: a.astype(np.float32) for b, a in dn.items()}  # float DN, -1 and NaN are values
