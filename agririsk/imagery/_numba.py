@@ -254,32 +254,64 @@ def accumulate(  # type: ignore[no-untyped-def]
     return n_data
 
 
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _row_quantiles(row, cum, qs, lo, width, out):  # type: ignore[no-untyped-def]
+    """Quantiles of one histogram row into ``out`` (left NaN when empty); returns its count."""
+    nb = row.shape[0]
+    c = 0
+    for b in range(nb):
+        c += row[b]
+        cum[b] = c
+    n = cum[nb - 1]
+    if n <= 0:
+        return n
+    for j in range(qs.shape[0]):
+        t = qs[j] * n
+        goal = max(np.int64(math.ceil(t - 1e-9)), 1)
+        k = 0
+        while k < nb and cum[k] < goal:
+            k += 1
+        if k > nb - 1:
+            k = nb - 1
+        prev = cum[k - 1] if k > 0 else 0
+        hk = cum[k] - prev
+        frac = (t - prev) / hk if hk > 0 else 0.0
+        out[j] = lo + width * (k + min(max(frac, 0.0), 1.0))
+    return n
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def hist_quantiles(h, qs, lo, hi):  # type: ignore[no-untyped-def]
     """Same arithmetic as :func:`agririsk.imagery.stats.hist_quantiles`, row by row."""
     rows, nb = h.shape
-    width = (hi - lo) / nb
-    nq = qs.shape[0]
-    out = np.full((rows, nq), np.nan)
+    out = np.full((rows, qs.shape[0]), np.nan)
     cum = np.empty(nb, np.int64)
     for i in range(rows):
-        c = 0
-        for b in range(nb):
-            c += h[i, b]
-            cum[b] = c
-        n = cum[nb - 1]
-        if n <= 0:
-            continue
-        for j in range(nq):
-            t = qs[j] * n
-            goal = max(np.int64(math.ceil(t - 1e-9)), 1)
-            k = 0
-            while k < nb and cum[k] < goal:
-                k += 1
-            if k > nb - 1:
-                k = nb - 1
-            prev = cum[k - 1] if k > 0 else 0
-            hk = cum[k] - prev
-            frac = (t - prev) / hk if hk > 0 else 0.0
-            out[i, j] = lo + width * (k + min(max(frac, 0.0), 1.0))
+        _row_quantiles(h[i], cum, qs, lo, (hi - lo) / nb, out[i])
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def hist_rows(hist, lab, qs, lo, hi, green_bin):  # type: ignore[no-untyped-def]
+    """Counts, quantiles and (slot 0) counts from ``green_bin`` up of rows ``lab`` of each slot.
+
+    ``hist`` is (slot, label, bin); the same numbers as taking ``hist[s][lab]`` and
+    summing it, :func:`hist_quantiles` and summing its bins from ``green_bin``, without
+    the copies.
+    """
+    k, _, nb = hist.shape
+    m = lab.shape[0]
+    n = np.zeros((k, m), np.int64)
+    q = np.full((k, m, qs.shape[0]), np.nan)
+    green = np.zeros(m, np.int64)
+    cum = np.empty(nb, np.int64)
+    for s in range(k):
+        for i in range(m):
+            row = hist[s, lab[i]]
+            n[s, i] = _row_quantiles(row, cum, qs, lo, (hi - lo) / nb, q[s, i])
+            if s == 0:
+                g = 0
+                for b in range(green_bin, nb):
+                    g += row[b]
+                green[i] = g
+    return n, q, green

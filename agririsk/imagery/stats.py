@@ -351,6 +351,25 @@ class Accumulator:
 
     def columns(self, lab: npt.NDArray[np.intp]) -> dict[str, npt.NDArray[np.float64]]:
         """The statistic columns of :data:`COLUMNS` for labels ``lab``."""
+        return self.table(lab)[1]
+
+    def table(
+        self, lab: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.float64]]]:
+        """Clear pixels with a defined NDVI (:meth:`n_clear`) and :meth:`columns` of ``lab``."""
+        from agririsk.imagery import _fused
+
+        lab = np.asarray(lab, dtype=np.intp)
+        if _fused.HAVE_NUMBA and len(lab):  # one pass over the rows, no copies
+            qs = np.asarray(QUANTILES, dtype=np.float64)
+            counts, quants, green = _fused.kernels().hist_rows(
+                self._hist, lab, qs, float(LO), float(HI), _GREEN_BIN
+            )
+        else:
+            hs = [self._hist[s][lab] for s in range(len(self.indices))]
+            counts = np.array([h.sum(axis=1, dtype=np.int64) for h in hs])
+            quants = np.array([hist_quantiles(h) for h in hs])
+            green = hs[0][:, _GREEN_BIN:].sum(axis=1)
         out: dict[str, npt.NDArray[np.float64]] = {}
         nan = np.full(len(lab), np.nan)
         for name in INDICES:
@@ -358,20 +377,20 @@ class Accumulator:
                 for stat in ("mean", "std", "p10", "p50", "p90"):
                     out[f"{name}_{stat}"] = nan
                 continue
-            h = self.hist[name][lab]
-            n = h.sum(axis=1).astype(np.float64)
+            s = self.indices.index(name)
+            n = counts[s].astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = self.x[name][lab] / n
                 var = np.maximum(self.xx[name][lab] / n - mean * mean, 0.0)
                 if name == "ndvi":
-                    out["green_fraction"] = h[:, _GREEN_BIN:].sum(axis=1) / n
+                    out["green_fraction"] = green / n
                     out["ndvi_mean_lowblue"] = (
                         self.x_lb[lab] / self.n_lb[lab] if self.lowblue else nan
                     )
-            q = hist_quantiles(h)
             out[f"{name}_mean"], out[f"{name}_std"] = mean, np.sqrt(var)
-            out[f"{name}_p10"], out[f"{name}_p50"], out[f"{name}_p90"] = q.T
-        return out
+            q = quants[s]
+            out[f"{name}_p10"], out[f"{name}_p50"], out[f"{name}_p90"] = q[:, 0], q[:, 1], q[:, 2]
+        return counts[0], out
 
 
 def merge_same_day(series: pd.DataFrame) -> pd.DataFrame:

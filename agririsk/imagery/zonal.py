@@ -537,11 +537,10 @@ def _table(item: SceneItem, parcels: ParcelSet, lr: LabelRaster, acc: Accumulato
     else:
         rows = np.flatnonzero(lr.counts[1:] > 0)
     lab = rows + 1
-    n = acc.n_clear()[lab]
+    n, stats = acc.table(lab)
     npx = lr.counts[lab]
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = n / npx
-    stats = acc.columns(lab)
     return pd.DataFrame(
         {
             "parcel_id": pd.Series(parcels.ids[rows], dtype="str"),

@@ -252,3 +252,26 @@ def test_hist_quantiles__compiled_equals_numpy(seed, monkeypatch):
         monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
         got[compiled] = hist_quantiles(hist, (0.0, 0.1, 0.5, 0.9, 1.0))
     np.testing.assert_array_equal(got[True], got[False])
+
+
+@pytest.mark.parametrize("rows", [[1, 2, 5, 7], []])
+def test_table__compiled_equals_numpy(rows, monkeypatch):
+    """Counts, percentiles and green fractions read from the histograms, with and without numba."""
+    rng = np.random.default_rng(7)
+    acc = Accumulator(9, INDICES, True)
+    acc._hist[:] = rng.integers(0, 4, acc._hist.shape) * (rng.random(acc._hist.shape) < 0.3)
+    acc._hist[:, 5] = 0  # a parcel without a clear pixel
+    acc._x[:] = rng.random(acc._x.shape)
+    acc._xx[:] = acc._x + 1.0
+    lab = np.array(rows, dtype=np.intp)
+    got = []
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        got.append(acc.table(lab))
+    (n1, c1), (n2, c2) = got
+    np.testing.assert_array_equal(n1, n2)
+    assert c1.keys() == c2.keys()
+    for key in c1:
+        np.testing.assert_array_equal(c1[key], c2[key])
+    if rows:
+        assert n1[2] == 0 and np.isnan(c1["ndvi_p50"][2]) and c1["ndvi_p50"][0] > -1
