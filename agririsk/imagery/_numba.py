@@ -26,6 +26,22 @@ def _bin(v: Any, top: Any) -> Any:  # == stats: ((v - LO) * PER).astype(intp), c
     return np.int32(min(max((v - LO) * PER, ZERO), top))
 
 
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _upsample(coarse, at, cols, out):  # type: ignore[no-untyped-def]
+    """One row of a coarse band on the driver's columns: ``out[c] = coarse[at + cols[c]]``."""
+    for c in range(out.shape[0]):
+        out[c] = coarse[at + np.int64(cols[c])]
+
+
+@numba.njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _add(sums, at, hist, cell, x):  # type: ignore[no-untyped-def]
+    """A defined index value into its parcel's sum (``at``), sum of squares and histogram."""
+    x64 = np.float64(x)
+    sums[at] += x64
+    sums[at + 1] += x64 * x64
+    hist[cell] += 1
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def accumulate(  # type: ignore[no-untyped-def]
     # 1-D DN of the block's pixels; a band not read is passed as the red band again
@@ -149,20 +165,15 @@ def accumulate(  # type: ignore[no-untyped-def]
             upsampled = np.int64(rows[r])
             at = upsampled * wc
             if c_b:
-                for c in range(w):
-                    up_b[c] = blue[at + np.int64(cols[c])]
+                _upsample(blue, at, cols, up_b)
             if c_g:
-                for c in range(w):
-                    up_g[c] = green[at + np.int64(cols[c])]
+                _upsample(green, at, cols, up_g)
             if c_n:
-                for c in range(w):
-                    up_n[c] = nir[at + np.int64(cols[c])]
+                _upsample(nir, at, cols, up_n)
             if c_s:
-                for c in range(w):
-                    up_s[c] = swir[at + np.int64(cols[c])]
+                _upsample(swir, at, cols, up_s)
             if ok_coarse:
-                for c in range(w):
-                    up_ok[c] = ok[at + np.int64(cols[c])]
+                _upsample(ok, at, cols, up_ok)
         a0, a1 = row_start + c_lo, row_start + c_hi
         R = red[a0:a1]
         B = up_b[c_lo:c_hi] if c_b else blue[a0:a1]
@@ -212,34 +223,16 @@ def accumulate(  # type: ignore[no-untyped-def]
             h = h_of[j]
             x = f_v[i]
             if x == x:
-                x64 = np.float64(x)
-                sums[at + o_v] += x64
-                sums[at + o_v + 1] += x64 * x64
-                hist[h_v + h + b_v[i]] += 1
+                _add(sums, at + o_v, hist, h_v + h + b_v[i], x)
                 if lowblue and low[i]:
                     sums[at + o_lb] += 1.0
-                    sums[at + o_lb + 1] += x64
-            if do_e:
-                x = f_e[i]
-                if x == x:
-                    x64 = np.float64(x)
-                    sums[at + o_e] += x64
-                    sums[at + o_e + 1] += x64 * x64
-                    hist[h_e + h + b_e[i]] += 1
-            if do_m:
-                x = f_m[i]
-                if x == x:
-                    x64 = np.float64(x)
-                    sums[at + o_m] += x64
-                    sums[at + o_m + 1] += x64 * x64
-                    hist[h_m + h + b_m[i]] += 1
-            if do_w:
-                x = f_w[i]
-                if x == x:
-                    x64 = np.float64(x)
-                    sums[at + o_w] += x64
-                    sums[at + o_w + 1] += x64 * x64
-                    hist[h_w + h + b_w[i]] += 1
+                    sums[at + o_lb + 1] += np.float64(x)
+            if do_e and f_e[i] == f_e[i]:
+                _add(sums, at + o_e, hist, h_e + h + b_e[i], f_e[i])
+            if do_m and f_m[i] == f_m[i]:
+                _add(sums, at + o_m, hist, h_m + h + b_m[i], f_m[i])
+            if do_w and f_w[i] == f_w[i]:
+                _add(sums, at + o_w, hist, h_w + h + b_w[i], f_w[i])
         if not dense:
             span[c_lo:c_hi] = 0
         k0 = k1
