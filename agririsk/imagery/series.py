@@ -73,7 +73,7 @@ def item_cache_path(workspace: Path, item_id: str, key: str) -> Path:
 
 def parcel_series(
     items: list[SceneItem],
-    parcels: gpd.GeoDataFrame,
+    parcels: gpd.GeoDataFrame | ParcelSet,
     workspace: Path,
     *,
     workers: int | Parallel = 1,
@@ -87,7 +87,9 @@ def parcel_series(
     Parameters
     ----------
     items : scenes from :func:`~agririsk.imagery.stac.load_items`.
-    parcels : one row per field with ``parcel_id`` and geometry, any CRS.
+    parcels : one row per field with ``parcel_id`` and geometry, any CRS; or their
+        :class:`~agririsk.imagery.zonal.ParcelSet` when the caller has it (a monitoring
+        run keeps it between runs).
     workspace : region workspace; per-item tables go to ``items/``, label rasters to ``labels/``.
     workers : where the item tasks run: a number of local processes, or a
         :class:`~agririsk.parallel.Parallel` (e.g. ``Parallel.cluster("tcp://host:8786")``
@@ -115,7 +117,7 @@ def parcel_series(
     """
     report = report if report is not None else Report()
     workspace = Path(workspace)
-    pset = ParcelSet.from_frame(parcels)
+    pset = parcels if isinstance(parcels, ParcelSet) else ParcelSet.from_frame(parcels)
     unknown = set(indices) - set(INDICES)
     if unknown:
         raise ValueError(f"unknown indices {sorted(unknown)}; choose among {list(INDICES)}")
@@ -230,6 +232,7 @@ def _compute(
         )
         return cause, f"{type(exc).__name__}: {exc}"
     _write_cache(item_cache_path(workspace, item.id, key), table)
+    cache.keep_plans()  # the next process reads the window plans instead of rebuilding them
     return table
 
 

@@ -33,11 +33,23 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   kind is ``flood`` when open water shows at the collapse (NDWI above its peers' by 0.15
   and above -0.15); ``early_harvest`` when the field reaches stubble
   (``ndvi <= STUBBLE_NDVI``) within 30 days and does not regrow; for a deep drop
-  (``f < 0.3``) on a field seen green ``flood`` when the parcel's weather had
-  ``>= HEAVY_RAIN_MM`` in a day since the previous clear view; any other drop (the
-  dry-down before a green harvest looks the same as hail) waits for the next clear view
-  (at most 30 days) and is then ``early_harvest``, ``flood`` (deep, after such rain) or
-  ``crop_failure``. Flood and crop failure stay open until the canopy recovers to
+  (``f < 0.3``) on a field seen green ``flood`` after a storm (``>= HEAVY_RAIN_MM`` in a
+  day at the parcel's station or one within ``RAIN_RADIUS_KM``, since the previous clear
+  view, unless a clear view within ``FLOOD_WATER_DAYS`` after it shows no open water);
+  any other drop (the dry-down before a green harvest looks the same as hail) waits for
+  the next clear view (at most 30 days) and is then ``early_harvest``, ``flood`` (deep, or
+  seen late, after a storm) or ``crop_failure``. *Seen late*: a field level with its
+  peers (``f >= LEVEL_F``) below half of them at their plateau on the next comparable
+  view 20-``GAP_MAX_DAYS`` (45) days later, its own NDVI down by 0.35 of the amplitude, is
+  a collapse (hail has regrown above 60 % by then, a flood stays below ~45 %). Two
+  floods need no green view in the same way: open water above the peers' on a green
+  field (``f >= 0.6`` on the previous comparable view) below 30 % of its ripening peers
+  after the start of ripening; and *drowned*: open water above the peers', below 30 %
+  of them while they are green (``ref >= 0.55``), not growing since the previous view,
+  after a storm (a young paddy; such a field is not ``no_emergence``). Early harvest
+  needs stubble while the peers are green (before the start of ripening or at their
+  plateau): stubble once they ripen is the damaged field's normal harvest. Flood and
+  crop failure stay open until the canopy recovers to
   ``f >= RECOVERED_F`` (0.85) on a view where the peers are still at their plateau
   (green amplitude >= ``PEER_SENESCENCE`` = 85 % of its season maximum: against
   ripening peers a damaged canopy looks recovered); an early harvest stays open for the season. From 30 days before the
@@ -49,7 +61,7 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   dates a week apart look like a decline).
 
 Paddy rice is flooded at transplanting: open water alone never raises an alert; it only
-names the cause of a canopy collapse after the field was seen green.
+names the cause of a canopy collapse (a drowned field needs the storm as well).
 """
 
 from __future__ import annotations
@@ -80,6 +92,7 @@ __all__ = [
     "detect_imagery_obs",
     "data_gaps",
     "crop_mismatch_conditions",
+    "area_heavy_rain",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,6 +129,19 @@ DATA_GAP_DAYS = 30
 #: NDVI a field never sown stays below (bare soil 0.15, weeds ~0.23): the no_emergence
 #: threshold, and the least a field must show to count as growing during green-up
 EMERGED_NDVI = 0.30
+#: a fall over a longer gap than ABRUPT_MAX_GAP_DAYS (at most this many days) is still a
+#: collapse when a field level with its peers (``f >= LEVEL_F``) is then below half of them,
+#: the peers at their plateau: hail has regrown above 60 % after 20 days, a flood stays
+#: below ~45 % for the season (docs/monitoring.md, "Collapses seen late")
+GAP_MAX_DAYS = 45
+#: a field at this share of its peers' green amplitude grows with them (the 75th percentile)
+LEVEL_F = 0.85
+#: heavy rain at any station within this distance of the parcel's own station names a flood
+#: (a gauge network ~25 km apart; the parcel's gauge misses part of a regional storm)
+RAIN_RADIUS_KM = 30.0
+#: flood water stays on a field for days: a clear view this soon after a storm that shows
+#: no open water says the storm did not flood the field
+FLOOD_WATER_DAYS = 7
 
 
 def clear_observations(
@@ -232,7 +258,8 @@ def detect_imagery(
     season : the monitored season.
     as_of : nothing after this date is looked at.
     heavy_rain : ``parcel_id, date, precip_mm`` of days with ``>= HEAVY_RAIN_MM`` at the
-        parcel's weather (optional; without it only open water names a flood).
+        parcel's station or one within ``RAIN_RADIUS_KM`` (:func:`area_heavy_rain`;
+        optional: without it only open water names a flood, and no field is drowned).
     parcels : judge only these parcels (an incremental run: the others' conditions are
         known not to have changed, see :func:`changed_parcels`); the peers' reference still
         comes from every parcel. None: all.
@@ -370,7 +397,11 @@ def _grown_candidates(
 
     Segments seen growing during green-up (:func:`_on_track`) and later below
     ``COLLAPSE_F`` of their peers, or that emerged (``ndvi >= EMERGED_NDVI``) and are
-    then, or later, below 0.3 of them: a superset; the Python detector decides on them.
+    then, or later, below 0.3 of them; and those below half of their peers after a view
+    level with them (``f >= LEVEL_F``: a collapse seen late), or below 0.3 with open
+    water after a view at ``f >= 0.6`` (a flood after ripening starts), or below 0.3 with
+    open water while the peers are green (drowned, if a storm came before): a superset;
+    the Python detector decides on them.
     """
     n = ends - starts
     seg_crop = crop_of[starts]
@@ -398,7 +429,69 @@ def _grown_candidates(
         s = seg[k]
         after = (k > first(since)[s]) if strict else (k >= first(since)[s])
         out[s[after & (k <= green[s])]] = True
+    # the collapses the kernel does not know at all: seen late (below half of the peers
+    # after a view level with them) and open water on a green field after ripening starts
+    wet = (cols["ndwi"] - cols["ref_ndwi"] > 0.15) & (cols["ndwi"] > -0.15)
+    for since, low in (
+        (f >= LEVEL_F, valid & (f < 0.5)),
+        (f >= 0.6, cols["valid"] & (f < 0.3) & wet),
+    ):
+        k = pos[low]
+        s = seg[k]
+        out[s[k > first(since)[s]]] = True
+    # and drowned fields, whatever came before (the storm is checked in Python)
+    out[np.unique(seg[valid & (f < 0.3) & wet & (cols["ref"] >= 0.55)])] = True
     return out
+
+
+def area_heavy_rain(
+    weather: pd.DataFrame,
+    stations: pd.DataFrame,
+    parcel_station: pd.Series,
+    threshold_mm: float = HEAVY_RAIN_MM,
+    *,
+    radius_km: float = RAIN_RADIUS_KM,
+) -> pd.DataFrame:
+    """Days of heavy rain around each parcel: the ``heavy_rain`` input of :func:`detect_imagery`.
+
+    Parameters
+    ----------
+    weather : station daily weather ``station_id, date, precip_mm``.
+    stations : ``station_id, lat, lon`` (degrees).
+    parcel_station : the parcel's nearest station by ``parcel_id``.
+    threshold_mm : a day with at least this much rain is heavy.
+    radius_km : stations within this distance of the parcel's own station count too
+        (equirectangular distance; the parcel's station stands for the parcel).
+
+    Returns
+    -------
+    DataFrame ``parcel_id, date, precip_mm``, one row per parcel, day and station with
+    ``precip_mm >= threshold_mm``.
+    """
+    cols = ["parcel_id", "date", "precip_mm"]
+    heavy = weather.loc[weather["precip_mm"] >= threshold_mm, ["station_id", "date", "precip_mm"]]
+    if heavy.empty or parcel_station.empty:
+        return pd.DataFrame(columns=cols)
+    st = stations.drop_duplicates("station_id").set_index("station_id")
+    lat, lon = st["lat"].to_numpy(float), st["lon"].to_numpy(float)
+    dy = (lat[:, None] - lat[None, :]) * 111.2
+    dx = (
+        (lon[:, None] - lon[None, :])
+        * 111.2
+        * np.cos(np.radians((lat[:, None] + lat[None, :]) / 2))
+    )
+    a, b = np.nonzero(np.hypot(dx, dy) <= radius_km)
+    ids = st.index.astype(str).to_numpy()
+    pairs = pd.DataFrame({"own": ids[a], "station_id": ids[b]})
+    ps = pd.DataFrame(
+        {
+            "parcel_id": parcel_station.index.astype(str),
+            "own": parcel_station.astype(str).to_numpy(),
+        }
+    )
+    heavy = heavy.assign(station_id=heavy["station_id"].astype(str))
+    out = ps.merge(pairs, on="own").merge(heavy, on="station_id")
+    return out[cols].reset_index(drop=True)
 
 
 def changed_parcels(
@@ -506,6 +599,23 @@ def _previous_index(ok: np.ndarray) -> np.ndarray:
     return np.r_[-1, last[:-1]]
 
 
+def _storm_before(day: np.ndarray, rain_days: np.ndarray | None, dry: np.ndarray) -> np.ndarray:
+    """Views with a storm since the previous clear view (any before the first).
+
+    A storm is a day in ``rain_days`` (>= ``HEAVY_RAIN_MM`` at the parcel's station or one
+    within ``RAIN_RADIUS_KM``); it does not count when a clear view within
+    ``FLOOD_WATER_DAYS`` after it is ``dry`` (shows no open water: flood water stays days).
+    """
+    out = np.zeros(len(day), bool)
+    if rain_days is None or not len(rain_days) or not len(day):
+        return out
+    prev = np.r_[np.datetime64("1900-01-01"), day[:-1]]
+    for r in np.unique(rain_days):
+        if not (dry & (day > r) & (day <= r + _days(FLOOD_WATER_DAYS))).any():
+            out |= (prev < r) & (day >= r)
+    return out
+
+
 def _ts(day: np.datetime64) -> pd.Timestamp:
     return pd.Timestamp(day)
 
@@ -526,8 +636,17 @@ def _parcel_conditions(
     late = late - _days(_green_up_lead(v, flowering))
     valid = comparable & (day < late)
     green = (nd >= 0.45) | (valid & (f >= 0.6))
+    # open water where the peers have none (a paddy's water is its peers' too)
+    ndwi, ref_ndwi = v["ndwi"], v["ref_ndwi"]
+    wet = (ndwi - ref_ndwi > 0.15) & (ndwi > -0.15)
+    stormed = _storm_before(day, rain_days, ~np.isnan(ndwi) & ~np.isnan(ref_ndwi) & ~wet)
+    # drowned: under open water after a storm while the peers green up (ref >= 0.55), below
+    # 30 % of them and not growing since the previous clear view (a field sown or
+    # transplanted late grows): young paddies and fields flooded before they were green
+    prev_nd = np.r_[np.inf, nd[:-1]]
+    drowned = valid & wet & stormed & (ref >= 0.55) & (f < 0.3) & (nd <= prev_nd + 0.05)
     # no emergence: peers clearly green (on two views >= 10 days apart, or once 10 days
-    # after the calendar flowering), the parcel never was
+    # after the calendar flowering), the parcel never was (nor was it drowned before)
     peers_green = comparable & (ref >= 0.55)
     pg_days = day[peers_green]
     confirm = (
@@ -535,8 +654,9 @@ def _parcel_conditions(
         if len(pg_days)
         else pg_days.astype(bool)
     )
-    if confirm.any() and np.nanmax(nd) < EMERGED_NDVI:
-        i = int(np.flatnonzero(peers_green)[np.argmax(confirm)])
+    i_ne = int(np.flatnonzero(peers_green)[np.argmax(confirm)]) if confirm.any() else -1
+    if i_ne >= 0 and np.nanmax(nd) < EMERGED_NDVI and not drowned[: i_ne + 1].any():
+        i = i_ne
         return [
             _cond(
                 pid,
@@ -583,18 +703,56 @@ def _parcel_conditions(
     # a field sown 10 days late is at its own flowering then), or down to stubble
     emerged = np.maximum.accumulate(nd >= EMERGED_NDVI)
     stunted = emerged & (((day >= flowering + _days(20)) & plateau) | (nd <= STUBBLE_NDVI))
-    collapse = valid & (
-        (prev_green & (((f < 0.5) & ((f < 0.3) | abrupt)) | band)) | ((f < 0.3) & stunted)
+    # seen late (clouds for weeks): a field level with its peers is then below half of them
+    # at their plateau, its own NDVI down as much; hail has regrown above 60 % 20 days on,
+    # a flood stays below ~45 % (docs/monitoring.md, "Collapses seen late")
+    gap = day - prev_day
+    seen_late = (
+        has_prev
+        & (gap > _days(ABRUPT_MAX_GAP_DAYS))
+        & (gap <= _days(GAP_MAX_DAYS))
+        & (f_prev >= LEVEL_F)
+        & (f < 0.5)
+        & (own_fall >= 0.35 * amp)
+        & plateau
+    )
+    # from the start of ripening a drop is a harvest, unless the field is under water: a
+    # green field (f >= 0.6 on the previous comparable view, at most ABRUPT_MAX_GAP_DAYS
+    # before) below 30 % of its ripening peers with open water is flooded
+    kc = _previous_index(comparable)
+    kc0 = np.maximum(kc, 0)
+    ripe_flood = (
+        comparable
+        & (day >= late)
+        & wet
+        & (f < 0.3)
+        & (kc >= 0)
+        & (f[kc0] >= 0.6)
+        & (day - day[kc0] <= _days(ABRUPT_MAX_GAP_DAYS))
+        & (nd[kc0] - nd >= 0.35 * amp)
+    )
+    collapse = (
+        (
+            valid
+            & (
+                (prev_green & (((f < 0.5) & ((f < 0.3) | abrupt | seen_late)) | band))
+                | ((f < 0.3) & stunted)
+            )
+        )
+        | ripe_flood
+        | drowned
     )
     if collapse.any():
         i = int(np.argmax(collapse))
         d, prev = day[i], day[i - 1]
-        water = bool((v["ndwi"][i] - v["ref_ndwi"][i] > 0.15) and v["ndwi"][i] > -0.15)
-        rained = rain_days is not None and bool(((rain_days > prev) & (rain_days <= d)).any())
+        water = bool(wet[i])
+        rained = bool(stormed[i])
         after = np.flatnonzero(valid[i:]) + i
         regrew = bool((f[after[1:]] >= 0.6).any())
-        # stubble within 30 days of the collapse confirms a harvest, calendar or not
-        soon = (day >= d) & (day <= d + _days(30))
+        # stubble within 30 days of the collapse, while the peers are green (before the
+        # start of ripening, or at their plateau), confirms an early harvest; stubble once
+        # they ripen is the (damaged) field's harvest with them
+        soon = (day >= d) & (day <= d + _days(30)) & ((day < late) | plateau)
         stubble = bool((nd[soon] <= STUBBLE_NDVI).any()) and not regrew
         # a drop without water or storm (or on a field never seen green) is named at the
         # next clear view (at most SHALLOW_WAIT_DAYS on): harvest dry-down or damage? the
@@ -604,8 +762,12 @@ def _parcel_conditions(
             kind = "flood"
         elif stubble:
             kind = "early_harvest"
-        elif f[i] < 0.3 and rained and (prev_green[i] or confirmed):
-            kind = "flood"  # deep, after a storm: flood canopy ~15 %
+        elif rained and (
+            (f[i] < 0.3 and (prev_green[i] or confirmed)) or (seen_late[i] and confirmed)
+        ):
+            # deep after a storm (flood canopy ~15 %), or seen late and not regrown as hail
+            # regrows; a shallow one waits for the next view (the dry-down of a harvest)
+            kind = "flood"
         elif confirmed:
             kind = "crop_failure"
         else:

@@ -9,6 +9,28 @@ Rules
 - an open alert whose condition is absent is ``resolved`` only if the parcel had fresh data
   for that kind in this run (a new clear view for imagery kinds, new weather days for
   weather kinds); no fresh data (clouds) changes nothing.
+
+Shared weather verdicts
+-----------------------
+The weather detectors judge a (station, crop) group at once
+(:class:`~agririsk.monitoring.weather_detectors.Verdict`): every parcel of the group
+has the same condition. An open weather alert can therefore *follow* its group's stored
+verdict (``verdicts`` table of :mod:`agririsk.monitoring.store`) instead of holding its
+own severity, ``last_observed`` and evidence, and :func:`plan_verdicts` applies the rules
+above to the whole group in one step when that gives the same result as alert by alert:
+
+- the group still has the condition and its parcels (``members``) are those of the
+  stored verdict, every one with an alert following it: the verdict is updated (severity,
+  ``max(last_observed, observed)``, evidence), ``new`` alerts turn ``ongoing`` (the
+  verdict's ``promoted_run``, the first run that kept it) (*keep*);
+- the condition is gone, the group's parcels are unchanged and new weather days came:
+  every alert following it is resolved with the verdict's values (*resolve*); without
+  new weather days nothing changes;
+- anything else (the group's parcels changed, a new episode, some parcels without an
+  alert following the verdict): the alerts stop following it and take its values
+  (*unlink*), the group's condition is spread over its parcels and judged alert by alert
+  with :func:`apply_lifecycle` (*expand*); the alerts whose result equals the verdict's
+  values follow it again.
 """
 
 from __future__ import annotations
@@ -16,13 +38,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["Condition", "AlertChange", "alert_id", "apply_lifecycle"]
+if TYPE_CHECKING:
+    from agririsk.monitoring.weather_detectors import Verdict
+
+__all__ = [
+    "Condition",
+    "AlertChange",
+    "alert_id",
+    "apply_lifecycle",
+    "StoredVerdict",
+    "VerdictPlan",
+    "plan_verdicts",
+    "members_key",
+    "evidence_json",
+]
 
 
 @dataclass(frozen=True)
@@ -196,3 +232,102 @@ class _Open(NamedTuple):
 
 def _is_fresh(fresh: Container[Any], parcel_id: str, kind: str) -> bool:
     return parcel_id in fresh or (parcel_id, kind) in fresh
+
+
+def evidence_json(evidence: dict[str, Any]) -> str:
+    """The evidence as stored: JSON with sorted keys."""
+    return json.dumps(evidence, sort_keys=True)
+
+
+def members_key(parcels: np.ndarray) -> str:
+    """A key of a weather group's parcels (sorted ``parcel_id`` strings)."""
+    return hashlib.sha256("\n".join(parcels.tolist()).encode()).hexdigest()[:16]
+
+
+class StoredVerdict(NamedTuple):
+    """A row of the ``verdicts`` table and how many open alerts follow it."""
+
+    severity: str
+    last_observed: str
+    evidence: str  # JSON
+    updated_run: int | None
+    promoted_run: int | None  # the run that turned the alerts following it ongoing
+    members: str
+    linked: int
+
+
+@dataclass
+class VerdictPlan:
+    """What a run does with the stored verdicts (see the module notes).
+
+    Attributes
+    ----------
+    keep : (verdict, its new ``last_observed``, whether severity, last_observed or
+        evidence changed) of the groups updated in one step.
+    resolve : stored verdicts whose alerts all resolve.
+    unlink : stored verdicts whose alerts take the verdict's values and stop following it.
+    expand : verdicts judged alert by alert (:meth:`conditions`), then followed again.
+    drop : stored verdicts no open alert follows (deleted).
+    """
+
+    keep: list[tuple[Verdict, str, bool]] = field(default_factory=list)
+    resolve: list[str] = field(default_factory=list)
+    unlink: list[str] = field(default_factory=list)
+    expand: list[Verdict] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)
+
+    def conditions(self) -> list[Condition]:
+        """The expanded verdicts as one condition per parcel."""
+        return [
+            Condition(pid, v.kind, v.severity, v.observed, v.onset, v.evidence)
+            for v in self.expand
+            for pid in v.parcels.tolist()
+        ]
+
+
+def plan_verdicts(
+    stored: Mapping[str, StoredVerdict],
+    verdicts: Iterable[Verdict],
+    groups: Mapping[str, np.ndarray],
+    *,
+    weather_fresh: bool,
+) -> VerdictPlan:
+    """Which groups a run updates or resolves in one step, and which it judges alert by alert.
+
+    Parameters
+    ----------
+    stored : the stored verdicts by ``verdict_id`` (``kind|station|crop``).
+    verdicts : this run's weather verdicts (one per group and kind with a condition).
+    groups : every group's parcels this run (sorted ids; a drought group without the
+        irrigated parcels), by the same keys.
+    weather_fresh : new weather days since the last run (weather alerts can resolve).
+
+    Returns
+    -------
+    VerdictPlan. Applying it and then :func:`apply_lifecycle` to the alerts that follow
+    no verdict, with the expanded conditions, gives the alerts :func:`apply_lifecycle`
+    gives on every alert with every parcel's condition (``tests/unit`` checks it).
+    """
+    current = {v.key: v for v in verdicts}
+    plan = VerdictPlan()
+    for vid, s in stored.items():
+        if s.linked == 0:
+            plan.drop.append(vid)
+            continue
+        members = groups.get(vid)
+        same = members is not None and members_key(members) == s.members
+        v = current.get(vid)
+        if not same:
+            # the group's parcels changed: its alerts are judged one by one
+            plan.unlink.append(vid)
+        elif v is not None and s.linked == len(v.parcels):
+            last = max(s.last_observed, v.observed.isoformat())
+            new = (v.severity, last, evidence_json(v.evidence))
+            plan.keep.append((v, last, new != (s.severity, s.last_observed, s.evidence)))
+        elif v is not None:  # some parcels of the group have no alert following it
+            plan.unlink.append(vid)
+        elif weather_fresh:
+            plan.resolve.append(vid)
+    kept = {v.key for v, _, _ in plan.keep}
+    plan.expand = [v for key, v in current.items() if key not in kept]
+    return plan

@@ -25,14 +25,28 @@ from agririsk.monitoring.detectors import (
     IMAGERY_KINDS,
     MIN_CLEAR,
     DataGap,
+    area_heavy_rain,
     changed_parcels_obs,
     clear_observations,
     crop_mismatch_conditions,
     data_gaps_obs,
     detect_imagery_obs,
 )
-from agririsk.monitoring.lifecycle import AlertChange, apply_lifecycle
-from agririsk.monitoring.weather_detectors import WEATHER_KINDS, detect_weather, heavy_rain_days
+from agririsk.monitoring.lifecycle import (
+    AlertChange,
+    StoredVerdict,
+    VerdictPlan,
+    apply_lifecycle,
+    evidence_json,
+    members_key,
+    plan_verdicts,
+)
+from agririsk.monitoring.weather_detectors import (
+    WEATHER_KINDS,
+    Verdict,
+    weather_groups,
+    weather_verdicts,
+)
 from agririsk.parallel import Parallel
 from agririsk.region import Region
 
@@ -60,6 +74,9 @@ class RunSummary:
     up_to_date: bool = False
     #: seconds per phase of the run (inputs, imagery, weather, detectors, store)
     timings: dict[str, float] = field(default_factory=dict)
+    #: CPU seconds of this process per phase (the same phases; a shared machine's load
+    #: moves the wall-clock ones)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready form (stored in ``runs.summary``)."""
@@ -159,13 +176,14 @@ def monitor_region(
                 return RunSummary(None, as_of, 0, up_to_date=True)
             started = store.now_iso()
             times: dict[str, float] = {}
-            tick = time.perf_counter()
+            cpu: dict[str, float] = {}
+            tick, cpu_tick = time.perf_counter(), time.process_time()
 
             def lap(name: str) -> None:
-                nonlocal tick
-                now = time.perf_counter()
-                times[name] = now - tick
-                tick = now
+                nonlocal tick, cpu_tick
+                now, cpu_now = time.perf_counter(), time.process_time()
+                times[name], cpu[name] = now - tick, cpu_now - cpu_tick
+                tick, cpu_tick = now, cpu_now
 
             until = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
             reg, all_items = cache.region_inputs(region, workspace, until, report)
@@ -178,7 +196,7 @@ def monitor_region(
             series = (
                 cache.season_observations(
                     items,
-                    parcels,
+                    reg.parcel_set() if new_items else parcels,
                     reg.parcels_key,
                     workspace,
                     season,
@@ -199,7 +217,8 @@ def monitor_region(
             if not weather.empty:
                 weather = weather[weather["date"] <= pd.Timestamp(as_of)]
             heavy = (
-                heavy_rain_days(weather, parcel_station, HEAVY_RAIN_MM)
+                # storms at the parcel's station or one within 30 km name a flood
+                area_heavy_rain(weather, stations, parcel_station, HEAVY_RAIN_MM)
                 if not weather.empty
                 else None
             )
@@ -218,14 +237,17 @@ def monitor_region(
                 obs, crops, season, as_of, heavy_rain=heavy, parcels=judged
             )
             lap("detect_imagery")
-            conditions += detect_weather(
+            irrigated = _irrigated_parcels(parcels, farmers)
+            groups = weather_groups(parcel_station, crops, irrigated)
+            verdicts = weather_verdicts(
                 weather,
                 stations,
                 parcel_station,
                 crops,
                 season,
                 as_of,
-                not_water_limited=_irrigated_parcels(parcels, farmers),
+                not_water_limited=irrigated,
+                groups=groups,
             )
             lap("detect_weather")
             predictions, checked = crop_predictions, None
@@ -248,17 +270,23 @@ def monitor_region(
             farmer_of = parcels.set_index("parcel_id")["farmer_id"].astype(str)
             con.execute("BEGIN IMMEDIATE")
             try:
-                before = store.open_alerts(con, decode=False)
-                live, standing = _unjudged(before, judged, obs)
-                changes = apply_lifecycle(live, conditions, fresh, as_of=as_of)
-                summary.ongoing.update(standing)
                 cur = con.execute(
                     "INSERT INTO runs (started, as_of, items_read, status) VALUES (?, ?, ?, 'running')",
                     (started, as_of.isoformat(), len(new_items)),
                 )
                 run_id = int(cur.lastrowid or 0)
                 summary.run_id = run_id
-                _write_changes(con, changes, farmer_of, as_of, run_id, summary, before)
+                stored = {k: StoredVerdict(*v) for k, v in store.read_verdicts(con).items()}
+                plan = plan_verdicts(stored, verdicts, groups, weather_fresh=bool(fresh.weather))
+                _apply_verdicts(con, plan, stored, run_id, as_of, summary)
+                # the alerts that follow no verdict (now), one by one
+                before = store.open_alerts(con, decode=False, shared=False)
+                live, standing = _unjudged(before, judged, obs)
+                changes = apply_lifecycle(live, conditions + plan.conditions(), fresh, as_of=as_of)
+                summary.ongoing.update(standing)
+                links = _links(changes, plan.expand)
+                _write_changes(con, changes, farmer_of, as_of, run_id, summary, before, links)
+                _store_verdicts(con, plan.expand, links)
                 con.executemany(
                     "INSERT OR IGNORE INTO items_seen (item_id, run_id) VALUES (?, ?)",
                     [(it.id, run_id) for it in new_items],
@@ -287,7 +315,7 @@ def monitor_region(
                 )
                 con.execute("COMMIT")
                 lap("store")
-                summary.timings = times
+                summary.timings, summary.cpu_timings = times, cpu
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
@@ -357,6 +385,115 @@ def _day(item: SceneItem) -> dt.date:
     return (t.tz_convert(None) if t.tzinfo else t).date()
 
 
+def _apply_verdicts(
+    con: sqlite3.Connection,
+    plan: VerdictPlan,
+    stored: dict[str, StoredVerdict],
+    run_id: int,
+    as_of: dt.date,
+    summary: RunSummary,
+) -> None:
+    """Write the group steps of ``plan``: verdicts kept, resolved, unlinked or dropped.
+
+    A kept verdict is one row written (none when nothing changed), whatever the number
+    of its alerts. Unlinked alerts take the values the ``alerts`` view showed for them
+    and are then judged one by one; the summary counts the kept and resolved alerts.
+    """
+    for v, last, changed in plan.keep:
+        if changed:
+            con.execute(
+                "UPDATE verdicts SET severity = ?, last_observed = ?, evidence = ?, "
+                "updated_run = ? WHERE verdict_id = ?",
+                (v.severity, last, evidence_json(v.evidence), run_id, v.key),
+            )
+        if stored[v.key].promoted_run is None:  # its ``new`` alerts are ongoing from now on
+            con.execute(
+                "UPDATE verdicts SET promoted_run = ? WHERE verdict_id = ?", (run_id, v.key)
+            )
+        summary.ongoing[(v.kind, v.severity)] += stored[v.key].linked
+    for vid in plan.resolve:
+        s = stored[vid]
+        ev = json.loads(s.evidence)
+        evidence = dict(ev) if isinstance(ev, dict) else {}
+        evidence["resolved_as_of"] = as_of.isoformat()
+        con.execute(
+            "UPDATE alert_rows SET status = 'resolved', severity = ?, last_observed = ?, "
+            "evidence = ?, updated_run = ?, verdict_id = NULL WHERE verdict_id = ?",
+            (s.severity, s.last_observed, evidence_json(evidence), run_id, vid),
+        )
+        summary.resolved[(vid.split("|", 1)[0], s.severity)] += s.linked
+    for vid in plan.unlink:  # the values the ``alerts`` view shows, into the rows
+        s = stored[vid]
+        promoted = s.promoted_run
+        con.execute(
+            "UPDATE alert_rows SET severity = ?, last_observed = ?, evidence = ?, "
+            "status = CASE WHEN status = 'new' AND ? IS NOT NULL THEN 'ongoing' ELSE status END, "
+            "updated_run = MAX(updated_run, COALESCE(?, updated_run), "
+            "CASE WHEN status = 'new' AND ? IS NOT NULL THEN ? ELSE updated_run END), "
+            "verdict_id = NULL WHERE verdict_id = ?",
+            (
+                s.severity,
+                s.last_observed,
+                s.evidence,
+                promoted,
+                s.updated_run,
+                promoted,
+                promoted,
+                vid,
+            ),
+        )
+    gone = plan.resolve + plan.unlink + plan.drop
+    con.executemany("DELETE FROM verdicts WHERE verdict_id = ?", [(vid,) for vid in gone])
+
+
+def _links(changes: list[AlertChange], expanded: list[Verdict]) -> dict[str, str]:
+    """alert_id → verdict_id of the changed alerts that follow an expanded verdict from now on.
+
+    Those opened or updated from the verdict whose values are the verdict's: every one,
+    unless its stored ``last_observed`` is later than the verdict's.
+    """
+    if not expanded:
+        return {}
+    member: dict[tuple[str, str], Verdict] = {}
+    for v in expanded:
+        for pid in v.parcels.tolist():
+            member[(pid, v.kind)] = v
+    out: dict[str, str] = {}
+    for c in changes:
+        if c.action == "resolve":
+            continue
+        shared = member.get((c.parcel_id, c.kind))
+        if shared is not None and c.last_observed == shared.observed.isoformat():
+            out[c.alert_id] = shared.key
+    return out
+
+
+def _store_verdicts(
+    con: sqlite3.Connection, expanded: list[Verdict], links: dict[str, str]
+) -> None:
+    """The rows of the expanded verdicts that alerts follow now.
+
+    ``updated_run`` is NULL: the rows of the alerts following it say when each last changed.
+    """
+    used = set(links.values())
+    con.executemany(
+        "INSERT OR REPLACE INTO verdicts (verdict_id, kind, severity, last_observed, evidence, "
+        "updated_run, promoted_run, members) VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
+        [
+            (
+                v.key,
+                v.kind,
+                v.severity,
+                v.observed.isoformat(),
+                evidence_json(v.evidence),
+                members_key(v.parcels),
+            )
+            for v in expanded
+            if v.key in used
+        ],
+    )
+
+
 def _write_changes(
     con: sqlite3.Connection,
     changes: list[AlertChange],
@@ -365,13 +502,16 @@ def _write_changes(
     run_id: int,
     summary: RunSummary,
     before: pd.DataFrame | None = None,
+    links: dict[str, str] | None = None,
 ) -> None:
     """Write the run's alert changes; an ongoing alert that did not change is not rewritten.
 
     ``before``: the open alerts as stored (evidence as JSON text); an update that leaves
     status, severity, last_observed and evidence as they are keeps its ``updated_run``
-    (the run that last changed the alert).
+    (the run that last changed the alert). ``links``: alert_id → the verdict the alert
+    follows from now on.
     """
+    links = links or {}
     stored: dict[str, tuple] = {}
     if before is not None and len(before):
         stored = dict(
@@ -387,22 +527,21 @@ def _write_changes(
                 strict=True,
             )
         )
-    farmer = dict(zip(farmer_of.index.tolist(), farmer_of.tolist(), strict=True))
-    encoded: dict[tuple, str] = {}  # weather evidence repeats over the parcels of a station
+    opens = any(c.action == "open" for c in changes)  # farmers are looked up for new alerts only
+    farmer = dict(zip(farmer_of.index.tolist(), farmer_of.tolist(), strict=True)) if opens else {}
+    encoded: dict[int, tuple[dict, str]] = {}  # a verdict's evidence is shared by its parcels
 
     def dumps(ev: dict) -> str:
-        try:
-            key = tuple(sorted(ev.items()))
-        except TypeError:  # an unhashable value: encode it every time
-            return json.dumps(ev, sort_keys=True)
-        if key not in encoded:
-            encoded[key] = json.dumps(ev, sort_keys=True)
-        return encoded[key]
+        hit = encoded.get(id(ev))
+        if hit is None or hit[0] is not ev:
+            hit = encoded[id(ev)] = (ev, evidence_json(ev))
+        return hit[1]
 
-    opened, updated = [], []
+    opened, updated, linked = [], [], []
     for c in changes:
         ev = dumps(c.evidence)
         key = (c.kind, c.severity)
+        link = links.get(c.alert_id)
         if c.action == "open":
             summary.new[key] += 1
             opened.append(
@@ -419,48 +558,79 @@ def _write_changes(
                     as_of.isoformat(),
                     run_id,
                     ev,
+                    link,
                 )
             )
         else:
             (summary.ongoing if c.action == "update" else summary.resolved)[key] += 1
             if stored.get(c.alert_id) == (c.status, c.severity, c.last_observed, ev):
+                if link is not None:
+                    linked.append((link, c.alert_id))
                 continue
-            updated.append((c.status, c.severity, c.last_observed, run_id, ev, c.alert_id))
+            updated.append((c.status, c.severity, c.last_observed, run_id, ev, link, c.alert_id))
     con.executemany(
-        "INSERT INTO alerts (alert_id, parcel_id, farmer_id, kind, severity, status, first_detected, "
-        "last_observed, onset, opened_as_of, updated_run, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        "INSERT INTO alert_rows (alert_id, parcel_id, farmer_id, kind, severity, status, "
+        "first_detected, last_observed, onset, opened_as_of, updated_run, evidence, verdict_id) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT(alert_id) DO UPDATE SET status = 'ongoing', severity = excluded.severity, "
-        "last_observed = excluded.last_observed, updated_run = excluded.updated_run, evidence = excluded.evidence",
+        "last_observed = excluded.last_observed, updated_run = excluded.updated_run, "
+        "evidence = excluded.evidence, verdict_id = excluded.verdict_id",
         opened,
     )
     con.executemany(
-        "UPDATE alerts SET status = ?, severity = ?, last_observed = ?, updated_run = ?, evidence = ? "
-        "WHERE alert_id = ?",
+        "UPDATE alert_rows SET status = ?, severity = ?, last_observed = ?, updated_run = ?, "
+        "evidence = ?, verdict_id = ? WHERE alert_id = ?",
         updated,
     )
+    con.executemany("UPDATE alert_rows SET verdict_id = ? WHERE alert_id = ?", linked)
 
 
 def _farmer_risk(con: sqlite3.Connection, run_id: int, farmer_ids: pd.Series) -> None:
-    """Open alerts per farmer → points (low 1, medium 3, high 10) → level none/watch/elevated/high."""
-    rows = con.execute(
-        "SELECT farmer_id, severity, COUNT(*) FROM alerts WHERE status IN ('new','ongoing') "
-        "GROUP BY farmer_id, severity"
-    ).fetchall()
-    with_alerts: dict[str, dict[str, int]] = {}
-    for f, sev, n in rows:
-        c = with_alerts.setdefault(str(f), {"high": 0, "medium": 0, "low": 0})
-        c[sev] += n
-    none = {"high": 0, "medium": 0, "low": 0}
-    con.execute("DELETE FROM farmer_risk")
-    out = []
-    for f in sorted(set(farmer_ids.tolist()) | set(with_alerts)):
-        c = with_alerts.get(f, none)
-        pts = sum(SEVERITY_POINTS[s] * n for s, n in c.items())
-        level = (
-            "high" if pts >= 10 else ("elevated" if pts >= 3 else ("watch" if pts > 0 else "none"))
+    """Open alerts per farmer → points (low 1, medium 3, high 10) → level none/watch/elevated/high.
+
+    Every farmer of ``farmer_ids`` and every farmer with an open alert has a row; a row is
+    rewritten (with this ``run_id``) only when it changes. Counted and compared in SQL:
+    the Python work follows the farmers whose rows change.
+    """
+    pts = " + ".join(f"{p} * SUM(severity = '{s}')" for s, p in SEVERITY_POINTS.items())
+    con.execute("DROP TABLE IF EXISTS temp.risk_now")
+    con.execute(
+        "CREATE TEMP TABLE risk_now AS SELECT farmer_id, n, h, m, l, pts, "
+        "CASE WHEN pts >= 10 THEN 'high' WHEN pts >= 3 THEN 'elevated' WHEN pts > 0 THEN 'watch' "
+        "ELSE 'none' END AS level FROM ("
+        "SELECT COALESCE(farmer_id, 'None') AS farmer_id, COUNT(*) AS n, "
+        "SUM(severity = 'high') AS h, SUM(severity = 'medium') AS m, SUM(severity = 'low') AS l, "
+        f"{pts} AS pts FROM alerts WHERE status IN ('new', 'ongoing') GROUP BY 1)"
+    )
+    con.execute(
+        "INSERT OR REPLACE INTO farmer_risk SELECT r.farmer_id, ?, r.n, r.h, r.m, r.l, r.pts, "
+        "r.level FROM risk_now r LEFT JOIN farmer_risk o ON o.farmer_id = r.farmer_id "
+        "WHERE o.farmer_id IS NULL OR o.open_alerts != r.n OR o.open_high != r.h "
+        "OR o.open_medium != r.m OR o.open_low != r.l",
+        (run_id,),
+    )
+    # farmers whose alerts all closed, farmers new to the list, farmers no longer in it
+    farmers = set(farmer_ids.tolist())
+    closed = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT farmer_id FROM farmer_risk WHERE open_alerts > 0 "
+            "AND farmer_id NOT IN (SELECT farmer_id FROM risk_now)"
         )
-        out.append((f, run_id, sum(c.values()), c["high"], c["medium"], c["low"], pts, level))
-    con.executemany("INSERT INTO farmer_risk VALUES (?,?,?,?,?,?,?,?)", out)
+    }
+    quiet = {
+        str(r[0]) for r in con.execute("SELECT farmer_id FROM farmer_risk WHERE open_alerts = 0")
+    }
+    listed = farmers - quiet - {str(r[0]) for r in con.execute("SELECT farmer_id FROM risk_now")}
+    con.executemany(
+        "INSERT OR REPLACE INTO farmer_risk VALUES (?, ?, 0, 0, 0, 0, 0, 'none')",
+        [(f, run_id) for f in sorted(listed)],
+    )
+    con.executemany(
+        "DELETE FROM farmer_risk WHERE farmer_id = ?",
+        [(f,) for f in sorted((closed | quiet) - farmers)],
+    )
+    con.execute("DROP TABLE temp.risk_now")
 
 
 def _crop_check(

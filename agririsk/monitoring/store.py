@@ -4,9 +4,21 @@ Tables
 ------
 ``meta``          key/value; ``schema_version`` is the number of migrations applied.
 ``runs``          run_id, started, finished, as_of, items_read, status (running/ok), summary JSON.
-``alerts``        one row per alert (CONTRACTS.md §7) plus ``opened_as_of`` and ``onset``.
+``alerts``        a view, one row per alert (CONTRACTS.md §7) plus ``opened_as_of``,
+                 ``onset`` and ``updated_run`` (the run that last changed the alert): the
+                 rows of ``alert_rows``, with the current severity, ``last_observed`` and
+                 evidence of the shared verdict an open weather alert follows.
+``alert_rows``    the stored alerts; ``verdict_id`` names the row of ``verdicts`` an open
+                 alert follows (NULL: the row holds its own values).
+``verdicts``      one row per weather group and kind with open alerts (``kind|station|crop``):
+                 severity, last_observed, evidence, ``updated_run``, ``promoted_run``
+                 (the run that turned its ``new`` alerts ``ongoing``) and ``members`` (a
+                 hash of the group's parcels). The parcels of a group share every
+                 weather verdict, so a run that extends a drought writes one row, not one
+                 per parcel (:mod:`agririsk.monitoring.lifecycle`).
 ``items_seen``    item_id, run_id: the imagery items a successful run has read.
-``farmer_risk``   farmer_id, run_id, open alert counts by severity, ``risk_points``, ``risk_level``.
+``farmer_risk``   farmer_id, run_id (the run that last changed the row), open alert counts by
+                 severity, ``risk_points``, ``risk_level``.
 ``crop_predictions`` parcel_id, crop, probability, date, run_id: the latest crop-type check
                  of the season (:mod:`agririsk.monitoring.crops`); ``meta`` key
                  ``crop_check_as_of`` is the as-of date of that check.
@@ -43,6 +55,7 @@ __all__ = [
     "schema_version",
     "last_successful_run",
     "open_alerts",
+    "read_verdicts",
     "read_alerts",
     "read_farmer_risk",
     "read_runs",
@@ -105,6 +118,37 @@ MIGRATIONS: list[str] = [
         date TEXT NOT NULL,
         run_id INTEGER NOT NULL
     );
+    """,
+    # shared weather verdicts: the open alerts of a (station, crop) group follow one row
+    # of ``verdicts``; ``alerts`` becomes a view with the current values
+    """
+    ALTER TABLE alerts RENAME TO alert_rows;
+    ALTER TABLE alert_rows ADD COLUMN verdict_id TEXT;
+    CREATE INDEX alert_rows_verdict ON alert_rows (verdict_id, status)
+        WHERE verdict_id IS NOT NULL;
+    CREATE TABLE verdicts (
+        verdict_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high')),
+        last_observed TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        updated_run INTEGER,
+        promoted_run INTEGER,
+        members TEXT NOT NULL
+    );
+    CREATE VIEW alerts AS
+    SELECT a.alert_id, a.parcel_id, a.farmer_id, a.kind,
+           COALESCE(v.severity, a.severity) AS severity,
+           CASE WHEN a.status = 'new' AND v.promoted_run IS NOT NULL THEN 'ongoing'
+                ELSE a.status END AS status,
+           a.first_detected,
+           COALESCE(v.last_observed, a.last_observed) AS last_observed, a.onset,
+           a.opened_as_of,
+           MAX(a.updated_run, COALESCE(v.updated_run, a.updated_run),
+               CASE WHEN a.status = 'new' AND v.promoted_run IS NOT NULL THEN v.promoted_run
+                    ELSE a.updated_run END) AS updated_run,
+           COALESCE(v.evidence, a.evidence) AS evidence
+    FROM alert_rows a LEFT JOIN verdicts v ON v.verdict_id = a.verdict_id;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -221,25 +265,49 @@ def open_alert_parcels(
     """Parcels with an alert of one of ``kinds`` whose status is one of ``statuses``."""
     kinds, statuses = list(kinds), list(statuses)
     rows = con.execute(
-        f"SELECT DISTINCT parcel_id FROM alerts WHERE status IN ({','.join('?' * len(statuses))}) "
+        f"SELECT DISTINCT parcel_id FROM alert_rows WHERE status IN ({','.join('?' * len(statuses))}) "
         f"AND kind IN ({','.join('?' * len(kinds))})",
         statuses + kinds,
     ).fetchall()
     return {str(r[0]) for r in rows}
 
 
-def open_alerts(con: sqlite3.Connection, *, decode: bool = True) -> pd.DataFrame:
+def open_alerts(
+    con: sqlite3.Connection, *, decode: bool = True, shared: bool = True
+) -> pd.DataFrame:
     """Alerts whose status is ``new`` or ``ongoing`` (in no particular order), evidence decoded.
 
     ``decode=False`` leaves the evidence a JSON string (the lifecycle decodes the few it
-    resolves).
+    resolves); ``shared=False`` leaves out the alerts that follow a shared verdict (the
+    rows of ``alert_rows`` holding their own values, with ``verdict_id``).
     """
     # a scan (no index, no sort) is the fastest way to most rows of the table (56 -> 27 ms)
-    cur = con.execute("SELECT * FROM alerts WHERE status != 'resolved'")
+    if shared:
+        cur = con.execute("SELECT * FROM alerts WHERE status != 'resolved'")
+    else:
+        cur = con.execute(
+            "SELECT * FROM alert_rows WHERE status != 'resolved' AND verdict_id IS NULL"
+        )
     df = pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
     if decode:
         df["evidence"] = [json.loads(e) for e in df["evidence"]]
     return df
+
+
+def read_verdicts(con: sqlite3.Connection) -> dict[str, tuple[Any, ...]]:
+    """The stored verdicts: ``verdict_id`` → (severity, last_observed, evidence JSON,
+    updated_run, promoted_run, members, number of open alerts following it)."""
+    linked = dict(
+        con.execute(
+            "SELECT verdict_id, COUNT(*) FROM alert_rows WHERE verdict_id IS NOT NULL "
+            "GROUP BY verdict_id"
+        ).fetchall()
+    )
+    rows = con.execute(
+        "SELECT verdict_id, severity, last_observed, evidence, updated_run, promoted_run, "
+        "members FROM verdicts"
+    ).fetchall()
+    return {str(r[0]): (*r[1:], int(linked.get(r[0], 0))) for r in rows}
 
 
 def read_alerts(db: str | Path, *, status: str | None = None) -> pd.DataFrame:
@@ -272,7 +340,8 @@ def _read(db: str | Path, query: str, params: tuple[str, ...] = ()) -> pd.DataFr
 
 
 def read_farmer_risk(db: str | Path) -> pd.DataFrame:
-    """The post-loan risk per farmer written by the latest successful run."""
+    """The post-loan risk per farmer as of the latest successful run (``run_id``: the run
+    that last changed the farmer's row)."""
     return _read(db, "SELECT * FROM farmer_risk ORDER BY farmer_id")
 
 

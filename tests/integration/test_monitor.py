@@ -381,3 +381,79 @@ def test_monitor__crop_check_raises_crop_mismatch_and_is_not_repeated(
     # flagged parcels are far richer in planted mismatches than the region (10 of 250)
     assert len(hits) >= 3
     assert len(hits) / mismatch["parcel_id"].nunique() >= 0.3
+
+
+@pytest.mark.slow
+def test_monitor__shared_weather_verdicts_equal_alert_by_alert(season_run, tmp_path, monkeypatch):
+    """Runs every 4 days through the dry summer, the farmers' irrigation and some declared
+    crops changing half-way (weather groups gain and lose parcels): alerts that follow their
+    group's shared verdict give the same alerts, run summaries and farmer risk as every
+    weather alert judged on its own (no verdict followed)."""
+    from collections import Counter
+
+    import geopandas as gpd
+
+    from agririsk.monitoring import run as run_module
+
+    region, *_ = season_run
+    root = tmp_path / "region"
+    shutil.copytree(region.path.parent, root)
+    copy = Region.from_toml(root / region.path.name)
+    days = [d.date() for d in pd.date_range("2026-05-20", "2026-09-10", freq="4D")]
+    half = len(days) // 2
+
+    def change_groups() -> None:
+        farmers = pd.read_csv(root / "farmers.csv", dtype=str, keep_default_na=False)
+        flip = farmers.index[::3]
+        farmers.loc[flip, "irrigated"] = farmers.loc[flip, "irrigated"].map(
+            {"true": "false", "false": "true"}
+        )
+        farmers.to_csv(root / "farmers.csv", index=False)
+        parcels = gpd.read_file(root / "parcels.gpkg")
+        swap = parcels.index[::7]
+        parcels.loc[swap, "declared_crop"] = (
+            parcels.loc[swap, "declared_crop"]
+            .map({"soybean": "maize", "maize": "soybean"})
+            .fillna(parcels.loc[swap, "declared_crop"])
+        )
+        parcels.to_file(root / "parcels.gpkg", driver="GPKG")
+
+    def season(db: Path) -> tuple[list[dict], int]:
+        out, followed = [], 0
+        for i, d in enumerate(days):
+            if i == half:
+                change_groups()
+            out.append(monitor_region(copy, db=db, as_of=d, crop_check=False).to_dict())
+            con = sqlite3.connect(db)
+            n = "SELECT COUNT(*) FROM alert_rows WHERE verdict_id IS NOT NULL"
+            followed = max(followed, con.execute(n).fetchone()[0])
+            con.close()
+        return out, followed
+
+    steps = Counter()
+    plan_verdicts = run_module.plan_verdicts
+
+    def counted(*args, **kwargs):
+        plan = plan_verdicts(*args, **kwargs)
+        for step in ("keep", "resolve", "unlink", "expand"):
+            steps[step] += len(getattr(plan, step))
+        return plan
+
+    monkeypatch.setattr(run_module, "plan_verdicts", counted)
+    backup = tmp_path / "pristine"
+    shutil.copytree(root, backup, ignore=shutil.ignore_patterns(".agririsk"))
+    shared, followed = season(tmp_path / "shared.sqlite")
+    assert min(steps.values()) > 0, steps  # every step of the shared verdicts was taken
+    for name in ("farmers.csv", "parcels.gpkg"):
+        shutil.copy(backup / name, root / name)
+    monkeypatch.setattr(run_module, "_links", lambda *a, **k: {})  # no alert follows a verdict
+    alone, none = season(tmp_path / "alone.sqlite")
+    assert followed > 100 and none == 0
+    assert shared == alone
+    pd.testing.assert_frame_equal(
+        _alerts(tmp_path / "shared.sqlite"), _alerts(tmp_path / "alone.sqlite")
+    )
+    pd.testing.assert_frame_equal(
+        read_farmer_risk(tmp_path / "shared.sqlite"), read_farmer_risk(tmp_path / "alone.sqlite")
+    )
+    assert (read_alerts(tmp_path / "shared.sqlite")["kind"] == "drought").sum() > 0

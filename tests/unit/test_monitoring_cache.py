@@ -36,6 +36,13 @@ def test_region_inputs__cached_read_equals_cold_read_and_replays_problems(sample
         assert reg.parcels.crs == ref.parcels.crs
         written.append((ws / "monitor" / "inputs-region" / "meta.json").stat().st_mtime_ns)
     assert written[0] == written[1]  # the second call read the cache, did not rebuild it
+    # the parcel set from the cache (key kept, geometries not hashed again) is a fresh one
+    from agririsk.imagery.zonal import ParcelSet
+
+    fresh, kept = ParcelSet.from_frame(ref.parcels), reg.parcel_set()
+    assert reg.valid and kept.key == fresh.key == reg.parcels_key
+    assert list(kept.ids) == list(fresh.ids)
+    assert kept.wgs84.geom_equals_exact(fresh.wgs84, 1e-12).all()
 
 
 def test_region_inputs__an_edited_file_is_read_again(sample_region, tmp_path):
@@ -65,7 +72,7 @@ def test_season_observations__store_equals_the_clear_rows_of_the_series(sample_r
         )
     folder = next((ws / "monitor").glob("obs-*"))
     # merged as a binary counter: about log2(runs) segments, not one per run
-    n_seg = len(list(folder.glob("seg-*.parquet")))
+    n_seg = len(list(folder.glob("seg-*.arrow")))
     assert 1 <= n_seg <= min(cache.MAX_SEGMENTS, len(items).bit_length())
     for as_of in (dt.date(2026, 6, 1), season.end):
         pd.testing.assert_frame_equal(

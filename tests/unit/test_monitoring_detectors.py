@@ -149,6 +149,147 @@ def test_detect_imagery__emerged_but_never_green_after_flowering_is_crop_failure
     assert detect_imagery(late, crops_l, SEASON, dt.date(2026, 10, 10)) == []
 
 
+def _both_paths(s, crops, as_of, **kw):
+    """detect_imagery_obs with and without the numba filter: the same conditions."""
+    from agririsk.imagery._fused import HAVE_NUMBA
+    from agririsk.monitoring.detectors import clear_observations, detect_imagery_obs
+
+    obs = clear_observations(s, SEASON, as_of)
+    py = detect_imagery_obs(obs, crops, SEASON, as_of, use_kernel=False, **kw)
+    if HAVE_NUMBA:
+        assert detect_imagery_obs(obs, crops, SEASON, as_of, use_kernel=True, **kw) == py
+    return py
+
+
+def test_detect_imagery__collapse_seen_late_is_named_by_the_storm_and_regrown_hail_is_not():
+    """Clouds for 30 days after a storm: a field level with its peers (Jul 10) is below half
+    of them on Aug 9. A flood canopy stays there; hail would have regrown to ~70 %."""
+    cloudy = set(DATES[(DATES > "2026-07-10") & (DATES < "2026-08-09")])
+    after = DATES > "2026-07-15"
+    crops = pd.Series("maize", index=[*peers(), "F"])
+    storm = pd.DataFrame(
+        {"parcel_id": ["F"], "date": [pd.Timestamp("2026-07-15")], "precip_mm": [60.0]}
+    )
+
+    def field(share):
+        curve = normal().copy()
+        curve[after] = 0.15 + share * (curve[after] - 0.15)
+        return series({**peers(), "F": curve}, cloudy=cloudy)
+
+    flooded = field(0.4)
+    # the first view after the gap waits for the next one (a harvest's dry-down looks alike)
+    assert _both_paths(flooded, crops, dt.date(2026, 8, 9), heavy_rain=storm) == []
+    (c,) = _both_paths(flooded, crops, dt.date(2026, 8, 19), heavy_rain=storm)
+    assert (c.kind, c.onset) == ("flood", dt.date(2026, 8, 9))
+    assert 0.3 <= c.evidence["canopy_fraction"] < 0.5 and c.evidence["heavy_rain"] is True
+    assert kinds(_both_paths(flooded, crops, dt.date(2026, 8, 19))) == {("F", "crop_failure")}
+    # hail regrown to 70 % of the canopy is no collapse: the gap hides the fall
+    regrown = {
+        x.kind for x in _both_paths(field(0.7), crops, dt.date(2026, 9, 1), heavy_rain=storm)
+    }
+    assert not regrown & {"flood", "crop_failure"}
+
+
+def test_detect_imagery__storm_without_water_on_the_next_days_does_not_name_a_flood():
+    """A deep drop after a storm is a flood, unless a clear view within a week of the storm
+    shows no open water (flood water stays for days): then it is a crop failure."""
+    curve = normal().copy()
+    hit = DATES >= "2026-07-30"
+    curve[hit] = 0.15 + 0.25 * (curve[hit] - 0.15)
+    s = series({**peers(), "H": curve})
+    crops = pd.Series("maize", index=[*peers(), "H"])
+
+    def storm(day):
+        return pd.DataFrame({"parcel_id": ["H"], "date": [pd.Timestamp(day)], "precip_mm": [50.0]})
+
+    # storm 9 days before the dry view: water may have drained, the storm names it at once
+    assert kinds(_both_paths(s, crops, dt.date(2026, 7, 30), heavy_rain=storm("2026-07-21"))) == {
+        ("H", "flood")
+    }
+    # storm 5 days before a view without water: not a flood; named at the next view
+    assert _both_paths(s, crops, dt.date(2026, 7, 30), heavy_rain=storm("2026-07-25")) == []
+    assert kinds(_both_paths(s, crops, dt.date(2026, 8, 9), heavy_rain=storm("2026-07-25"))) == {
+        ("H", "crop_failure")
+    }
+
+
+def test_detect_imagery__open_water_after_ripening_starts_is_flood_a_harvest_is_not():
+    """From 30 days before the calendar maturity (Aug 29 for maize) drops are not compared,
+    but a green field under open water is flooded, not harvested."""
+    curve = normal().copy()
+    gone = DATES >= "2026-09-08"
+    curve[gone] = 0.18
+    ndwi = np.where(gone, 0.05, -0.4)
+    crops = pd.Series("maize", index=[*peers(), "F"])
+    s = series({**peers(), "F": curve}, ndwi={"F": ndwi})
+    (c,) = _both_paths(s, crops, dt.date(2026, 9, 8))
+    assert (c.kind, c.onset, c.evidence["open_water"]) == ("flood", dt.date(2026, 9, 8), True)
+    # the same drop to stubble without water is a harvest: nothing
+    dry = series({**peers(), "F": np.where(gone, 0.20, curve)})
+    assert _both_paths(dry, crops, dt.date(2026, 9, 18)) == []
+
+
+def test_detect_imagery__young_paddy_under_water_after_a_storm_is_flood_not_no_emergence():
+    """A paddy not yet at NDVI 0.30 drowned by a storm (Jul 5): open water above its peers',
+    no growth while they green up. Without the storm it is a field never sown."""
+    rice = {f"R{i}": normal("rice") + 0.01 * i for i in range(6)}
+    paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}
+    young = np.minimum(normal("rice"), 0.28)
+    under = (DATES > "2026-07-05") & (DATES < "2026-07-25")
+    young[under] = 0.16
+    water = np.where(under, 0.05, np.where(DATES < "2026-07-01", -0.03, -0.3))
+    s = series({**rice, "Y": young}, ndwi={**paddy, "Y": water})
+    crops = pd.Series("rice", index=[*rice, "Y"])
+    storm = pd.DataFrame(
+        {"parcel_id": ["Y"], "date": [pd.Timestamp("2026-07-05")], "precip_mm": [55.0]}
+    )
+    (c,) = _both_paths(s, crops, dt.date(2026, 7, 20), heavy_rain=storm)
+    assert (c.kind, c.onset, c.evidence["open_water"]) == ("flood", dt.date(2026, 7, 10), True)
+    assert kinds(_both_paths(s, crops, dt.date(2026, 7, 20))) == {("Y", "no_emergence")}
+
+
+def test_detect_imagery__stubble_once_the_peers_ripen_is_the_damaged_field_s_harvest():
+    """A crop failure (Aug 9) harvested with its peers (stubble Sep 8, after the start of
+    ripening, peers below their plateau) stays a crop failure; stubble while the peers are
+    green is an early harvest."""
+    curve = normal().copy()
+    hit = DATES >= "2026-08-09"
+    curve[hit] = 0.15 + 0.15 * (curve[hit] - 0.15)
+    curve[DATES >= "2026-09-08"] = 0.20
+    s = series({**peers(), "H": curve})
+    crops = pd.Series("maize", index=[*peers(), "H"])
+    assert kinds(_both_paths(s, crops, dt.date(2026, 9, 10))) == {("H", "crop_failure")}
+    early = normal().copy()
+    early[DATES >= "2026-08-09"] = 0.20
+    e = series({**peers(), "E": early})
+    crops_e = pd.Series("maize", index=[*peers(), "E"])
+    assert kinds(_both_paths(e, crops_e, dt.date(2026, 9, 10))) == {("E", "early_harvest")}
+
+
+def test_area_heavy_rain__the_parcel_s_station_and_those_within_the_radius():
+    from agririsk.monitoring.detectors import area_heavy_rain
+
+    stations = pd.DataFrame(
+        {"station_id": ["A", "B", "C"], "lat": [46.0, 46.18, 46.54], "lon": [127.0] * 3}
+    )  # B 20 km north of A, C 60 km
+    day = pd.Timestamp("2026-07-15")
+    weather = pd.DataFrame(
+        {
+            "station_id": ["A", "B", "C", "C"],
+            "date": [day, day, day + pd.Timedelta(days=1), day],
+            "precip_mm": [5.0, 52.0, 80.0, 0.0],
+        }
+    )
+    near = pd.Series(["A", "C"], index=["P1", "P2"])
+    got = area_heavy_rain(weather, stations, near, 40.0)
+    assert sorted(map(tuple, got[["parcel_id", "date", "precip_mm"]].to_numpy().tolist())) == [
+        ("P1", day, 52.0),
+        ("P2", day + pd.Timedelta(days=1), 80.0),
+    ]
+    only_own = area_heavy_rain(weather, stations, near, 40.0, radius_km=10)
+    assert list(only_own["parcel_id"]) == ["P2"]
+
+
 def test_detect_imagery__cloudy_dates_are_no_observation():
     curve = normal().copy()
     curve[DATES >= "2026-08-01"] = 0.3

@@ -14,7 +14,9 @@ def test_connect__creates_schema_at_current_version(tmp_path):
     con = store.connect(tmp_path / "m.sqlite")
     assert store.schema_version(con) == store.SCHEMA_VERSION == len(store.MIGRATIONS)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"meta", "runs", "alerts", "items_seen", "farmer_risk"} <= tables
+    assert {"meta", "runs", "alert_rows", "verdicts", "items_seen", "farmer_risk"} <= tables
+    views = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+    assert views == {"alerts"}
     con.close()
     con = store.connect(tmp_path / "m.sqlite")  # reopening migrates nothing
     assert store.schema_version(con) == store.SCHEMA_VERSION
@@ -49,7 +51,7 @@ def test_alerts__severity_and_status_are_checked(tmp_path):
     con = store.connect(tmp_path / "m.sqlite")
     with pytest.raises(sqlite3.IntegrityError):
         con.execute(
-            "INSERT INTO alerts (alert_id, parcel_id, kind, severity, status, first_detected, last_observed, "
+            "INSERT INTO alert_rows (alert_id, parcel_id, kind, severity, status, first_detected, last_observed, "
             "opened_as_of, evidence) VALUES ('a', 'P1', 'flood', 'extreme', 'new', '2026-07-01', '2026-07-01', "
             "'2026-07-01', '{}')"
         )
@@ -58,3 +60,34 @@ def test_alerts__severity_and_status_are_checked(tmp_path):
 def test_read_alerts__missing_store_says_how_to_make_one(tmp_path):
     with pytest.raises(AgririskError, match="run 'agririsk monitor"):
         store.read_alerts(tmp_path / "none.sqlite")
+
+
+def test_connect__migrates_a_version_2_store_keeping_its_alerts(tmp_path):
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for migration in store.MIGRATIONS[:2]:
+        for stmt in migration.split(";"):
+            if stmt.strip():
+                con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    row = (
+        "a1", "P1", "F1", "drought", "medium", "ongoing", "2026-06-10", "2026-07-01",
+        "2026-06-10", "2026-06-15", 3, '{"taw_mm": 180.0}',
+    )  # fmt: skip
+    con.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+    con.close()
+    con = store.connect(db)
+    try:
+        assert store.schema_version(con) == 3
+        # the alerts read as before (now a view over alert_rows, which follow no verdict)
+        assert con.execute("SELECT * FROM alerts").fetchall() == [row]
+        assert con.execute("SELECT verdict_id FROM alert_rows").fetchall() == [(None,)]
+    finally:
+        con.close()
+    got = store.read_alerts(db)
+    assert got.loc[0, ["alert_id", "severity", "last_observed"]].tolist() == [
+        "a1",
+        "medium",
+        "2026-07-01",
+    ]
