@@ -208,8 +208,8 @@ def gather_evidence(
     features = farm_features(parcels, farmers, ps, credit_history=credit_history)
     crop_table = None
     if classify and not parcels.empty:
-        current = series[series["item_id"].isin({it.id for it in in_season})]
-        crop_table = _crop_identification(current, parcels, ps, season, as_of, inputs.report)
+        # the past seasons' images give each parcel's rotation group (docs/crop-identification.md)
+        crop_table = _crop_identification(series, parcels, ps, [*seasons, season], season, as_of, inputs.report)
     features = features.join(crop_check_features(crop_table, features.index))
     features["seasons_total"] = len(seasons)
     weather = _weather_history(region, inputs, farmers, seasons, as_of) if region is not None else None
@@ -220,15 +220,16 @@ def gather_evidence(
 
 
 def _crop_identification(
-    series: pd.DataFrame, parcels: gpd.GeoDataFrame, ps: pd.DataFrame, season: Season, as_of: dt.date, report: Report
+    series: pd.DataFrame, parcels: gpd.GeoDataFrame, ps: pd.DataFrame, seasons: list[Season], season: Season,
+    as_of: dt.date, report: Report,
 ) -> pd.DataFrame | None:
-    """The season's parcels classified by crop type from its images up to ``as_of``.
+    """The season's parcels classified by crop type from its images up to ``as_of`` (and the past ``seasons``').
 
     Returns the season's rows of :func:`~agririsk.crop_models.declared.crop_checks`, or
     None (reported) when the classifier cannot be built; it never stops the score.
     """
     try:
-        table, _ = crop_checks(series, parcels, [season], as_of=as_of, current=season, parcel_seasons=ps)
+        table, _ = crop_checks(series, parcels, seasons, as_of=as_of, current=season, parcel_seasons=ps)
     except (AgririskError, ValueError) as exc:
         report.warning("parcels", f"season {season.start}: crop identification",
                        f"crop types of the season could not be identified, crop factors left out: {exc}",

@@ -5,7 +5,8 @@
 
 Features are season-relative, so that one season's model reads another season's
 imagery: dekadal means of the smoothed NDVI curve, monthly medians of the other indices
-over clear views, and phenology metrics (days since the season start). Method and
+over clear views, and phenology metrics (days since the season start). The parcel's past
+seasons (:func:`past_season_features`) give its rotation group. Method and
 thresholds: ``docs/crop-identification.md``.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import warnings
 from collections.abc import Iterable
 
@@ -31,11 +33,17 @@ from agririsk.region import Season
 __all__ = [
     "CropTypeClassifier",
     "croptype_features",
+    "past_season_features",
+    "rotation_group",
     "cross_fit_proba",
     "top_crop",
     "DEKAD_DAYS",
     "MIN_CLEAR_VIEWS",
     "N_TREES",
+    "PAST_TREES",
+    "PAST_SEASONS",
+    "PAST_BELOW",
+    "ROTATION",
 ]
 
 logger = logging.getLogger(__name__)
@@ -57,6 +65,31 @@ OTHER_INDICES = ("evi_p50", "ndmi_p50", "ndwi_p50", "ndwi_p90", "ndvi_std", "gre
 #: back-extrapolated with the *declared* crop's lag and would leak the declaration)
 _PHEN_DATES = ("greenup_date", "midgreenup_date", "peak_date", "senescence_date", "harvest_date")
 _PHEN_VALUES = ("base_ndvi", "peak_ndvi", "amplitude", "season_integral")
+#: crops grown in rotation with each other (maize-soybean, the rotation of north-east China
+#: and of the US corn belt): a past season tells the parcel's rotation group, not which of
+#: the two it grows this year. Every other crop is its own group.
+ROTATION = ("maize", "soybean")
+#: name of the rotation group of :data:`ROTATION`
+ROTATION_GROUP = "+".join(ROTATION)
+#: a past season's features (:func:`past_season_features`): its phenology metrics
+PAST_FEATURES = (
+    *(c.replace("_date", "_day") for c in _PHEN_DATES),
+    "greenup_to_peak_days",
+    "greenup_to_harvest_days",
+    "senescence_to_harvest_days",
+    *_PHEN_VALUES,
+)
+#: trees of each past season's rotation-group forest (docs/crop-identification.md)
+PAST_TREES = 25
+#: at most this many past seasons (the latest) are read for the rotation group
+PAST_SEASONS = 3
+#: the past seasons weigh in only where the current season's most probable crop is less
+#: probable than this: they may settle an uncertain reading, never overturn a confident one
+#: (a field that changed crop is what the mismatch check is for). The level of
+#: ``declared.MISMATCH_PROBABILITY``, chosen a priori.
+PAST_BELOW = 0.8
+#: suffix of the past seasons' columns: ``<feature>_past<k>``, k = 1 for the latest season
+_PAST_COLUMN = re.compile(r"_past(\d+)$")
 
 
 def _naive_days(values: pd.Series) -> pd.Series:
@@ -139,6 +172,61 @@ def croptype_features(
     return out
 
 
+def past_season_features(
+    series: pd.DataFrame,
+    seasons: Iterable[Season],
+    *,
+    as_of: dt.date,
+    min_clear_views: int = MIN_CLEAR_VIEWS,
+    features: pd.DataFrame | None = None,
+    max_seasons: int = PAST_SEASONS,
+) -> pd.DataFrame:
+    """The phenology of each parcel in the seasons that ended before ``as_of``, one row per parcel.
+
+    Parameters
+    ----------
+    series : tidy parcel series (as for :func:`croptype_features`).
+    seasons : season windows; only those that ended before ``as_of`` are used (a season
+        still under way on ``as_of`` is not a past season).
+    as_of : no observation after this date is used.
+    min_clear_views : a parcel with fewer clear views in a past season has NaN for it.
+    features : :func:`croptype_features` of those seasons (with the same ``as_of``), when
+        already computed.
+    max_seasons : only the latest this many past seasons.
+
+    Returns
+    -------
+    DataFrame indexed by ``parcel_id`` with the columns ``<feature>_past<k>`` for the
+    features of :data:`PAST_FEATURES`, ``k`` = 1 for the latest past season, 2 for the one
+    before, ...; empty (no columns) without a past season.
+
+    Notes
+    -----
+    The same metrics as :func:`croptype_features` (days since that season's start), from
+    the season's whole imagery. :class:`CropTypeClassifier` reads them to tell a parcel's
+    rotation group (:func:`rotation_group`) from its past seasons.
+    """
+    past = sorted((s for s in seasons if s.end < as_of), key=lambda s: s.start, reverse=True)
+    past = past[:max_seasons]
+    pids = pd.Index(sorted(series["parcel_id"].astype(str).unique()), name="parcel_id")
+    if not past:
+        return pd.DataFrame(index=pids)
+    feats = croptype_features(series, past, as_of=as_of) if features is None else features
+    blocks = []
+    for k, season in enumerate(past, start=1):
+        f = feats.xs(season.start, level="season_start").reindex(pids)
+        block = f.reindex(columns=list(PAST_FEATURES)).astype(float)
+        block[f["n_clear_views"].fillna(0).to_numpy() < min_clear_views] = np.nan
+        blocks.append(block.add_suffix(f"_past{k}"))
+    return pd.concat(blocks, axis=1)
+
+
+def rotation_group(crops: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """The rotation group of each crop: :data:`ROTATION_GROUP` for maize and soybean, else the crop."""
+    arr = np.asarray(crops).astype(str)
+    return np.where(np.isin(arr, ROTATION), ROTATION_GROUP, arr)
+
+
 def _ndvi_composites(
     s: pd.DataFrame, seasons: list[Season], truncate_days: int | None
 ) -> pd.DataFrame:
@@ -208,6 +296,20 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     first drops the training rows that the forest's out-of-bag votes (Breiman 2001) give
     little probability of their own label, and refits on the rest.
 
+    **Past seasons.** Columns named ``<feature>_past<k>`` (:func:`past_season_features`)
+    are not fed to that forest. For each past season ``k``, a small forest learns the
+    *rotation group* of the labels (:func:`rotation_group`: maize and soybean, which swap
+    from year to year, are one group; wheat, rice and the rest stay on their fields) from
+    that season's phenology. The crop probabilities of the current season are then
+    multiplied by the mean, over the parcel's past seasons with values, of the probability
+    of each crop's group, and renormalised (a product of experts, each season read only
+    by its own forest, so a year's calendar never meets another year's). This applies
+    only where the current season's most probable crop has a probability below
+    ``past_below``: history settles an uncertain reading but never overturns a confident
+    one, since a field that broke its rotation (soybean for three years, wheat now) is
+    what a mismatch check must see. A parcel without a past season keeps the current
+    season's probabilities.
+
     Parameters
     ----------
     n_estimators, min_samples_leaf, max_features :
@@ -224,6 +326,10 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         the sample region, docs/crop-identification.md); an integer ``K``: ``K``-fold
         cross-fitting, by ``groups`` when given (the slower, stricter variant: a farmer's
         other fields do not vouch for his label either).
+    past_trees : trees of each past season's rotation-group forest; 0 ignores the
+        ``_past<k>`` columns.
+    past_below : the past seasons change only the rows whose current-season top
+        probability is below this.
     n_jobs : parallel jobs of the forest (``-1``: all cores).
     random_state : seed.
 
@@ -232,7 +338,11 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     classes_ : crop names.
     feature_names_in_ : columns seen in ``fit``.
     features_used_ : those with at least one value (all-NaN columns are dropped).
-    model_ : the fitted forest.
+    model_ : the fitted forest (of the current season's features).
+    current_features_ : the columns of :attr:`features_used_` that ``model_`` reads.
+    group_models_ : ``{k: (forest, columns)}`` per past season ``k`` with a rotation-group
+        forest (empty without past-season columns).
+    groups_ : the rotation groups those forests predict.
     dropped_ : boolean array over the training rows, True where the cleaning round
         dropped the row.
     n_dropped_ : training rows dropped by the cleaning round.
@@ -241,6 +351,8 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     ----------
     Breiman, L. (2001) Random forests. Machine Learning 45, 5-32 (out-of-bag estimates).
     Northcutt, C., Jiang, L., Chuang, I. (2021) Confident learning. JAIR 70, 1373-1411.
+    Hinton, G. (2002) Training products of experts by minimizing contrastive divergence.
+    Neural Computation 14, 1771-1800.
     """
 
     def __init__(
@@ -253,6 +365,8 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         clean: bool = True,
         clean_below: float = 0.2,
         n_splits: int | None = None,
+        past_trees: int = PAST_TREES,
+        past_below: float = PAST_BELOW,
         n_jobs: int | None = 1,
         random_state: int = 0,
     ) -> None:
@@ -263,12 +377,14 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         self.clean = clean
         self.clean_below = clean_below
         self.n_splits = n_splits
+        self.past_trees = past_trees
+        self.past_below = past_below
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _forest(self, *, oob: bool = False) -> RandomForestClassifier:
+    def _forest(self, *, oob: bool = False, trees: int | None = None) -> RandomForestClassifier:
         return RandomForestClassifier(
-            n_estimators=self.n_estimators,
+            n_estimators=self.n_estimators if trees is None else trees,
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
             class_weight=self.class_weight,
@@ -303,6 +419,10 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         X = X.loc[:, X.notna().any(axis=0).to_numpy()]  # an all-NaN column carries nothing
         self.features_used_ = np.asarray(X.columns, dtype=object)
+        past = _past_blocks(X.columns)
+        Xp = X
+        X = X.drop(columns=[c for cols in past.values() for c in cols])
+        self.current_features_ = np.asarray(X.columns, dtype=object)
         keep = np.ones(len(y), dtype=bool)
         first: RandomForestClassifier | None = None
         if self.clean and self.n_splits is None and len(y) >= 10:
@@ -329,12 +449,50 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.model_ = self._forest().fit(X[keep], y[keep])
         self.classes_ = self.model_.classes_
+        self._fit_groups(Xp, y, keep, past)
         return self
+
+    def _fit_groups(
+        self, X: pd.DataFrame, y: npt.NDArray[np.str_], keep: npt.NDArray[np.bool_],
+        past: dict[int, list[str]],
+    ) -> None:
+        """One rotation-group forest per past season, on the kept rows with values in it."""
+        self.group_models_: dict[int, tuple[RandomForestClassifier, list[str]]] = {}
+        group = rotation_group(y)
+        self.groups_ = np.unique(group)
+        if not self.past_trees or len(self.groups_) < 2:
+            return
+        for k, cols in sorted(past.items()):
+            seen = (X[cols].notna().any(axis=1).to_numpy()) & keep
+            if seen.sum() < 10 or len(np.unique(group[seen])) < 2:
+                continue
+            forest = self._forest(trees=self.past_trees).fit(X.loc[seen, cols], group[seen])
+            self.group_models_[k] = (forest, cols)
 
     def predict_proba(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Probability of each crop of :attr:`classes_`, one row per row of ``X``."""
         check_is_fitted(self, "model_")
-        return np.asarray(self.model_.predict_proba(self._align(X)), dtype=float)
+        Xa = self._align(X)
+        proba = np.asarray(self.model_.predict_proba(Xa[self.current_features_]), dtype=float)
+        if not self.group_models_:
+            return proba
+        total = np.zeros((len(Xa), len(self.groups_)))
+        n_seen = np.zeros(len(Xa))
+        unsure = proba.max(axis=1) < self.past_below
+        for forest, cols in self.group_models_.values():
+            seen = Xa[cols].notna().any(axis=1).to_numpy() & unsure
+            if seen.any():
+                at = np.searchsorted(self.groups_, np.asarray(forest.classes_).astype(str))
+                total[np.ix_(seen, at)] += forest.predict_proba(Xa.loc[seen, cols])
+                n_seen[seen] += 1
+        if not n_seen.any():
+            return proba
+        weight = np.ones_like(total)
+        weight[n_seen > 0] = total[n_seen > 0] / n_seen[n_seen > 0, None]
+        col = np.searchsorted(self.groups_, rotation_group(self.classes_))
+        # a small floor: a group no past season showed is unlikely, not impossible
+        combined = proba * (weight[:, col] + _GROUP_FLOOR)
+        return np.asarray(combined / combined.sum(axis=1, keepdims=True), dtype=float)
 
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Most probable crop per row of ``X``."""
@@ -350,6 +508,20 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
                 else X
             )
         return X.reindex(columns=self.features_used_)
+
+
+#: added to a past group probability before the product (see ``predict_proba``)
+_GROUP_FLOOR = 1e-3
+
+
+def _past_blocks(columns: Iterable[object]) -> dict[int, list[str]]:
+    """``{k: columns}`` of the past seasons' columns ``<feature>_past<k>``."""
+    out: dict[int, list[str]] = {}
+    for c in columns:
+        m = _PAST_COLUMN.search(str(c))
+        if m:
+            out.setdefault(int(m.group(1)), []).append(str(c))
+    return out
 
 
 def _frame(X: pd.DataFrame | npt.ArrayLike) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from agririsk.crop_models.croptype import (
     CropTypeClassifier,
     croptype_features,
     cross_fit_proba,
+    past_season_features,
     top_crop,
 )
 from agririsk.region import Season
@@ -132,10 +133,13 @@ def crop_checks(
     Without labels, the current season's parcels with enough clear views are split by
     farmer into K folds; each fold is classified by a model trained on the declarations
     of the other folds, so no declaration grades itself (nor one of the same farmer).
+    The seasons of ``seasons`` that ended before ``as_of`` add each parcel's past
+    phenology (:func:`~agririsk.crop_models.croptype.past_season_features`), from which
+    the classifier reads its rotation group (maize-soybean or a crop that stays).
     Only seasons with labels are classified (without surveyed labels: the current season):
     a model trained on one year's calendar misreads another year's (sowing moves with
-    the spring, drought years senesce early). Past seasons' features are truncated at the
-    current season's time of season (``as_of - season start``) so that labelled rows of
+    the spring, drought years senesce early). With surveyed labels, past seasons' features
+    are truncated at the current season's time of season (``as_of - season start``) so that labelled rows of
     any season describe the same part of the crop calendar.
 
     ``crop_mismatch`` = predicted crop ≠ declared crop and probability ≥ ``threshold``.
@@ -225,13 +229,20 @@ def _classify(
     frames = []
     if current is not None:
         frames.append(croptype_features(series, [current], as_of=as_of))
-    if past:
+    past_feats = None
+    if past and labels is None:
+        # not classified, only read for the rotation group (below): their whole seasons
+        past_feats = croptype_features(series, past, as_of=as_of)
+        frames.append(past_feats)
+    elif past:
         frames.append(croptype_features(series, past, as_of=as_of, truncate_days=offset))
     X = pd.concat(frames).reindex(grid)
     X["n_clear_views"] = X["n_clear_views"].fillna(0).astype(int)
     out["n_clear_views"] = X["n_clear_views"]
     usable = X["n_clear_views"] >= min_clear_views
     feats = X.drop(columns="n_clear_views")
+    if past_feats is not None and current is not None:
+        feats = _with_past_seasons(feats, series, past, past_feats, current, as_of, min_clear_views)
 
     if labels is not None:
         lab = labels.assign(
@@ -292,6 +303,31 @@ def _classify(
     dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
     out.loc[proba.index, "declared_probability"] = dp
     return _finish(out, p, current, threshold)
+
+
+def _with_past_seasons(
+    feats: pd.DataFrame,
+    series: pd.DataFrame,
+    past: list[Season],
+    past_feats: pd.DataFrame,
+    current: Season,
+    as_of: dt.date,
+    min_clear_views: int,
+) -> pd.DataFrame:
+    """The current season's rows joined with their parcels' past seasons (``_past<k>`` columns).
+
+    Only seasons that ended before ``as_of`` (:func:`past_season_features`); the rows of
+    other seasons get NaN there. The classifier reads them for the rotation group.
+    """
+    extra = past_season_features(
+        series, past, as_of=as_of, min_clear_views=min_clear_views, features=past_feats
+    )
+    if extra.shape[1] == 0:
+        return feats
+    pid = feats.index.get_level_values("parcel_id")
+    extra = extra.reindex(pid).set_axis(feats.index)
+    extra.loc[feats.index.get_level_values("season_start") != current.start] = np.nan
+    return pd.concat([feats, extra], axis=1)
 
 
 def _finish(

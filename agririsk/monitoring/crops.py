@@ -80,14 +80,19 @@ def classify(
     *,
     workers: int | Parallel = 1,
     estimator: object | None = None,
+    past_items: list[SceneItem] | None = None,
 ) -> pd.DataFrame:
     """Predicted crop of the season's parcels at ``as_of``: ``parcel_id, crop, probability, date``.
 
     Empty when nothing could be classified; a classifier that cannot be built (too few
     usable fields, a single declared crop) is reported as a warning, not raised.
     ``estimator``: an unfitted classifier for ``crop_checks`` (default its
-    :class:`~agririsk.crop_models.croptype.CropTypeClassifier`).
+    :class:`~agririsk.crop_models.croptype.CropTypeClassifier`). ``past_items``: images
+    of earlier years; the season's window in the latest years (``PAST_SEASONS``) that ended before
+    ``as_of`` gives each parcel's rotation group (docs/crop-identification.md). Without
+    them the season's images alone are classified.
     """
+    from agririsk.crop_models.croptype import PAST_SEASONS
     from agririsk.crop_models.declared import crop_checks, crop_predictions
     from agririsk.errors import AgririskError
     from agririsk.imagery import parcel_series
@@ -95,12 +100,22 @@ def classify(
     empty = pd.DataFrame(columns=["parcel_id", "crop", "probability", "date"])
     if not items or parcels.empty:
         return empty
-    series = parcel_series(items, parcels, workspace, workers=workers, report=report)
+    past = [
+        s
+        for s in (season.shifted_years(-k) for k in range(PAST_SEASONS, 0, -1))
+        if s.end < as_of
+    ]
+    old = [
+        it
+        for it in past_items or []
+        if any(s.contains(pd.Timestamp(it.datetime).date()) for s in past)
+    ]
+    series = parcel_series([*old, *items], parcels, workspace, workers=workers, report=report)
     try:
         table, _ = crop_checks(
             series,
             parcels,
-            [season],
+            [*past, season] if old else [season],
             as_of=as_of,
             current=season,
             estimator=estimator,  # type: ignore[arg-type]

@@ -12,7 +12,14 @@ import shapely
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
-from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
+from agririsk.crop_models.croptype import (
+    ROTATION_GROUP,
+    CropTypeClassifier,
+    croptype_features,
+    cross_fit_proba,
+    past_season_features,
+    rotation_group,
+)
 from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
 from agririsk.region import Season
 
@@ -285,3 +292,83 @@ def test_crop_checks__labels_of_past_seasons_and_an_equal_current_season() -> No
     assert (table["predicted_crop"].to_numpy() == np.repeat(CROPS, 2)).all()
     assert table.loc[table["current"], "crop_mismatch"].notna().all()
     assert table.loc[~table["current"], "crop_mismatch"].isna().all()
+
+
+def test_past_season_features__only_seasons_ended_before_as_of() -> None:
+    """The latest ended season is ``_past1``; a season not over by ``as_of`` is left out."""
+    now = toy_series(CROPS[:4])
+    seasons = [SEASON.shifted_years(-2), SEASON.shifted_years(-1), SEASON]
+    series = pd.concat(
+        [now.assign(datetime=now["datetime"] - pd.DateOffset(years=k)) for k in (2, 1, 0)],
+        ignore_index=True,
+    )
+    past = past_season_features(series, seasons, as_of=SEASON.end)
+    assert list(past.index) == ["P00", "P01", "P02", "P03"]
+    assert {c.rsplit("_", 1)[1] for c in past.columns} == {"past1", "past2"}
+    assert past["greenup_day_past1"].notna().all()
+    # P01 (late crop) greens up later than P00 in both past seasons
+    assert (past.loc["P01", ["greenup_day_past1", "greenup_day_past2"]] >
+            past.loc["P00", ["greenup_day_past1", "greenup_day_past2"]]).all()
+    mid = past_season_features(series, seasons, as_of=SEASON.shifted_years(-1).end)
+    assert {c.rsplit("_", 1)[1] for c in mid.columns} == {"past1"}  # last year ends on as_of
+    few = past_season_features(series, seasons, as_of=SEASON.end, min_clear_views=1000)
+    assert few.isna().all().all()
+    assert past_season_features(now, [SEASON], as_of=SEASON.end).shape[1] == 0
+
+
+def test_rotation_group__maize_and_soybean_together() -> None:
+    groups = rotation_group(["maize", "soybean", "rice", "other"])
+    assert list(groups) == [ROTATION_GROUP, ROTATION_GROUP, "rice", "other"]
+
+
+def test_classifier__past_seasons_give_the_rotation_group() -> None:
+    """Crops alike this season: the past season tells "other" from maize and soybean only."""
+    rng = np.random.default_rng(0)
+    crops = np.array(["maize", "soybean", "other"] * 30)
+    X = pd.DataFrame({"peak_day": rng.normal(90, 5, len(crops))})
+    X["peak_day_past1"] = np.where(crops == "other", 60.0, 90.0) + rng.normal(0, 2, len(crops))
+    # past_below > 1: the past seasons weigh in on every row
+    clf = CropTypeClassifier(n_estimators=40, clean=False, past_below=1.01).fit(X, crops)
+    assert list(clf.current_features_) == ["peak_day"]
+    assert list(clf.group_models_) == [1]
+    proba = pd.DataFrame(clf.predict_proba(X), columns=clf.classes_)
+    assert (proba.loc[crops == "other", "other"] > 0.9).all()
+    assert (proba.loc[crops != "other", "other"] < 0.1).all()
+    # maize and soybean rotate: the past season does not choose between them
+    current = pd.DataFrame(clf.model_.predict_proba(X[["peak_day"]]), columns=clf.classes_)
+    share = proba["maize"] / (proba["maize"] + proba["soybean"])
+    assert np.allclose(share, current["maize"] / (current["maize"] + current["soybean"]))
+    # no past season seen: the current season's probabilities, unchanged
+    unseen = X.assign(peak_day_past1=np.nan)
+    assert np.allclose(clf.predict_proba(unseen), clf.model_.predict_proba(X[["peak_day"]]))
+    # by default a confident reading of the current season is kept as it is
+    default = CropTypeClassifier(n_estimators=40, clean=False).fit(X, crops)
+    now = default.model_.predict_proba(X[["peak_day"]])
+    sure = now.max(axis=1) >= 0.8
+    assert sure.any() and (~sure).any()
+    both = default.predict_proba(X)
+    assert np.allclose(both[sure], now[sure]) and not np.allclose(both[~sure], now[~sure])
+    off = CropTypeClassifier(n_estimators=40, clean=False, past_trees=0).fit(X, crops)
+    assert off.group_models_ == {}
+    assert np.allclose(off.predict_proba(X), off.model_.predict_proba(X[["peak_day"]]))
+
+
+def test_crop_checks__reads_the_past_seasons_for_the_rotation_group() -> None:
+    """This season every field looks alike; last year the "other" fields were late."""
+    crops = ["maize", "soybean", "other"] * 14
+    now = toy_series(["early"] * len(crops), seed=1)
+    before = toy_series(["late" if c == "other" else "early" for c in crops], seed=2)
+    before["datetime"] = before["datetime"] - pd.DateOffset(years=1)
+    series = pd.concat([before, now], ignore_index=True)
+    seasons = [SEASON.shifted_years(-1), SEASON]
+    parcels = toy_parcels(crops)
+    est = CropTypeClassifier(n_estimators=40, past_below=1.01)  # history weighs on every row
+    table, _ = crop_checks(series, parcels, seasons, as_of=SEASON.end, estimator=est)
+    cur = table[table["current"]].set_index("parcel_id")
+    other = cur["declared_crop"].eq("other")
+    assert (cur.loc[other, "predicted_crop"] == "other").all()
+    assert (cur.loc[~other, "predicted_crop"] != "other").all()
+    # as of last season's end it is not a past season yet: nothing tells "other" apart
+    alone, _ = crop_checks(now, parcels, seasons, as_of=SEASON.end, estimator=est)
+    cur_alone = alone[alone["current"]].set_index("parcel_id")
+    assert (cur_alone.loc[other, "predicted_crop"] == "other").mean() < 0.8
