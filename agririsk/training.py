@@ -149,7 +149,8 @@ def train_region(
         doc["thin_file"] = {"note": "no out-of-time test season: thin-file performance not measured"}
         report.warning(str(region.history_path), "", "only one loan season is usable: the model is not validated out of time",
                        "add loan history of more seasons")
-    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(data, data["defaulted"])
+    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(data, data["defaulted"], season=data["season"])
+    doc["season_intercepts"] = model.season_intercepts_
     doc["points_table"] = model.points_table().to_dict("records")
     doc["stability"] = psi_table(data, current, [c for c in FEATURE_COLUMNS + WEATHER_FEATURES if c != "main_crop"]).to_dict("records")
     meta = {"region": region.name, "training_seasons": [int(s) for s in seasons], "n_loans": len(data),
@@ -169,7 +170,7 @@ def _validate(
 ) -> dict[str, Any]:
     if train["defaulted"].nunique() < 2:
         return {"note": "the training seasons hold a single outcome class; no out-of-time test possible"}
-    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(train, train["defaulted"])
+    model = TrainedScorecard(factors=factors, shrinkage=shrinkage).fit(train, train["defaulted"], season=train["season"])
     p = model.predict_proba(test)[:, 1]
     expert = ExpertScorecard(factors=factors, target_default_rate=float(train["defaulted"].mean())).fit(test)
     pe = expert.predict_proba(test)[:, 1]
@@ -243,9 +244,15 @@ def _markdown(doc: dict[str, Any], name: str) -> str:
                            ("trained_thin_file", "trained, thin-file farmers")]:
             d = oot[key]
             lines.append(f"| {label} | {d['n']} | {d['defaults']} | {_fmt(d['auc'])} | {_fmt(d['gini'])} | {_fmt(d['ks'])} | {_fmt(d['brier'])} |")
-        lines += ["", "Calibration by grade (test season):", "", "| grade | loans | predicted | observed | difference |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {r['grade']} | {r['loans']} | {r['predicted']:.3f} | {r['observed']:.3f} | {r['difference']:+.3f} |"
+        lines += ["", "Calibration by grade (test season). A grade's observed rate can test a 2-point tolerance "
+                  "only with enough loans: its 95 % binomial interval at the predicted pd, ±1.96·√(p(1−p)/n), must "
+                  "be no wider than ±2 points, i.e. n ≥ 9,604·p(1−p) (860 loans at p = 10 %); smaller grades are "
+                  "shown, not judged.", "",
+                  "| grade | loans | predicted | observed | difference | 95 % half-width | loans needed | within 2 points |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['grade']} | {r['loans']} | {r['predicted']:.3f} | {r['observed']:.3f} | {r['difference']:+.3f} | "
+                  f"{r['half_width']:.3f} | {r['min_loans']} | "
+                  f"{('yes' if r['within'] else 'no') if r['enough'] else 'too few to judge'} |"
                   for r in oot["calibration"]]
     tf = doc.get("thin_file", {})
     lines += ["", "## Thin-file farmers", ""]
@@ -258,6 +265,13 @@ def _markdown(doc: dict[str, Any], name: str) -> str:
         lines += ["", tf["note"]]
     else:
         lines.append(tf.get("note", "not measured"))
+    if doc.get("season_intercepts"):
+        rates = ", ".join(f"{k} {1 / (1 + math.exp(-v)):.3f}" for k, v in doc["season_intercepts"].items())
+        lines += ["", "## Season effects", "", "Each season's weather moves the default rate of all its loans. The "
+                  "weights are fitted with one intercept per season (default rate at zero band points: "
+                  f"{rates}), so that a season's weather is not read as the effect of a feature that shifts "
+                  "between seasons; the model's own level is the history's average default rate "
+                  f"({doc['defaults']} of {doc['loans_used']} loans)."]
     lines += ["", "## Points table (model refitted on all seasons)", "",
               "| factor | band | β | log-odds | points |", "|---|---|---|---|---|"]
     lines += [f"| {r['factor']} | {r['band']} | {r['beta']} | {r['log_odds']} | {r['points']} |" for r in doc["points_table"]]

@@ -101,19 +101,29 @@ class Factor:
 
 
 _INF = math.inf
+_BURDEN = "Loan is {value:.1f} times the expected crop revenue"
 
 #: The default factors. Weights are log-odds of default added by the band (+ = riskier).
 DEFAULT_FACTORS: tuple[Factor, ...] = (
     # Repayment capacity: the loan against what the land can earn in a normal season.
+    # The weights follow one curve, about ln(burden / 0.45) log-odds (the odds of default
+    # rise in proportion to the loan-to-revenue ratio), in bands fine enough to separate
+    # the ratios most loans have (0.3-1.0); see docs/scorecard.md.
     Factor(
         "loan_burden",
         "loan_burden",
         (
             Band(0.3, -0.6),
-            Band(0.5, -0.2),
-            Band(0.8, 0.3, "Loan is {value:.1f} times the expected crop revenue"),
-            Band(1.2, 0.8, "Loan is {value:.1f} times the expected crop revenue"),
-            Band(_INF, 1.3, "Loan is {value:.1f} times the expected crop revenue"),
+            Band(0.35, -0.3),
+            Band(0.4, -0.2),
+            Band(0.45, -0.1),
+            Band(0.5, 0.0),
+            Band(0.6, 0.2, _BURDEN),
+            Band(0.7, 0.4, _BURDEN),
+            Band(0.8, 0.5, _BURDEN),
+            Band(1.0, 0.7, _BURDEN),
+            Band(1.2, 0.9, _BURDEN),
+            Band(_INF, 1.3, _BURDEN),
         ),
         missing_weight=0.5,
         missing_reason="Expected crop revenue unknown (no mapped fields)",

@@ -7,8 +7,9 @@ the goals of issue #6 (expert AUC ≥ 0.70, ≥ 60 % of the pre-season oracle's 
 model ≥ 80 %; per-grade calibration within 2 pp; thin-file AUC within 0.05) cannot be
 asserted exactly without failing on sampling noise: these tests hold each goal less two
 standard errors, and ``benchmarks/score_vs_truth.py`` measures the figures themselves on
-regions five times larger. Per-grade calibration (binomial sd 2-8 pp per grade at this
-size) and the thin-file gap (a handful of thin-file defaults) are left to the benchmark.
+regions five times larger, pooled over 12 of them with 95 % intervals (``--pool``,
+docs/scorecard.md). Per-grade calibration (binomial sd 2-8 pp per grade at this size) and
+the thin-file gap (a handful of thin-file defaults) are left to the benchmark.
 """
 
 from __future__ import annotations

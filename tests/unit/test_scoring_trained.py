@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from agririsk.scoring.scorecard import ExpertScorecard
 from agririsk.scoring.trained import ModelFileError, TrainedScorecard, load_model, save_model
-from agririsk.scoring.validation import calibration_by_grade, discrimination, psi
+from agririsk.scoring.validation import (
+    auc,
+    calibration_by_grade,
+    discrimination,
+    min_loans_for_calibration,
+    psi,
+    stratified_bootstrap,
+)
 
 
 def _history(n=400, seed=0):
@@ -141,3 +148,73 @@ def test_expert_and_trained_share_the_band_sentences():
     np.testing.assert_allclose(t.coef_, 1.0, atol=1e-3)
     # the same band weights behind the sentences (ties may be ordered differently)
     np.testing.assert_allclose(t.contributions(X).to_numpy(), e.contributions(X).to_numpy(), atol=5e-3)
+
+
+def test_trained_scorecard__season_effects_do_not_leak_into_weights():
+    """A feature that shifts between seasons must not take the blame for a season's weather.
+
+    Two seasons: the first (a drought) defaults twice as often for everyone and most of its
+    loans are thin files; the second holds only farmers with history. Outcomes do not depend on
+    credit history at all. One shared intercept reads the drought as risk of the thin file
+    (a β well above 0 for prior_defaults, whose "none on file" band carries the thin file);
+    one intercept per season does not, and the model's level stays the history's rate.
+    """
+    rng = np.random.default_rng(3)
+    X, _ = _history(3000, seed=3)
+    season = np.repeat([2024, 2025], 1500)
+    X["prior_defaults"] = np.where((season == 2024) & (rng.random(3000) < 0.7), np.nan, 0.0)
+    X["prior_loans"] = np.where(np.isnan(X["prior_defaults"]), np.nan, 1.0)
+    z = -2.6 + 1.5 * np.log(X["loan_burden"]) + np.where(season == 2024, 1.0, -0.5)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-z))).astype(int)
+    names = [f.name for f in TrainedScorecard().factors]
+    shared = TrainedScorecard(shrinkage=0.0).fit(X, y)
+    by_season = TrainedScorecard(shrinkage=0.0).fit(X, y, season=season)
+    i = names.index("prior_defaults")
+    assert shared.coef_[i] > 2.0, shared.coef_[i]  # the drought read as thin-file risk
+    assert by_season.coef_[i] < 0.5, by_season.coef_[i]
+    assert set(by_season.season_intercepts_) == {"2024", "2025"}
+    assert by_season.season_intercepts_["2024"] > by_season.season_intercepts_["2025"] + 1.0
+    assert by_season.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), abs=1e-6)
+
+
+def test_trained_scorecard__season_labels_must_match_rows():
+    X, y = _history(100)
+    with pytest.raises(ValueError, match="one label per row"):
+        TrainedScorecard().fit(X, y, season=[2024] * 99)
+
+
+def test_calibration_by_grade__judged_only_with_enough_loans():
+    rng = np.random.default_rng(0)
+    p = np.full(1000, 0.10)  # grade D, needs 9604 · 0.1 · 0.9 = 865 loans
+    y = (rng.random(1000) < 0.10).astype(int)
+    t = calibration_by_grade(y, p)
+    assert t.loc["D", "min_loans"] == 865 and bool(t.loc["D", "enough"])
+    assert t.loc["D", "half_width"] == pytest.approx(1.96 * np.sqrt(0.09 / 1000), abs=1e-3)
+    small = calibration_by_grade(y[:100], p[:100])
+    assert not bool(small.loc["D", "enough"])
+    assert min_loans_for_calibration(0.3) == 2017 and min_loans_for_calibration(0.015) == 142
+
+
+def test_auc__equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.random(300) < 0.2
+    s = np.round(rng.random(300) + 0.3 * y, 1)  # many ties
+    assert auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert np.isnan(auc(np.zeros(5), np.arange(5)))
+
+
+def test_stratified_bootstrap__interval_covers_and_keeps_strata():
+    rng = np.random.default_rng(4)
+    strata = np.repeat([1, 2], [200, 50])
+    x = np.where(strata == 1, rng.normal(0, 1, 250), rng.normal(5, 1, 250))
+    seen = []
+
+    def mean_and_record(idx):
+        seen.append(int((strata[idx] == 2).sum()))
+        return float(x[idx].mean())
+
+    est, lo, hi = stratified_bootstrap(strata, mean_and_record, n_boot=300)
+    assert lo < est < hi and hi - lo < 0.5
+    assert set(seen) == {50}  # every resample keeps each stratum's size
