@@ -314,3 +314,32 @@ def test_build_label_raster__covers_only_the_parcels_window():
     np.testing.assert_array_equal(lr.window_labels(0, 0, 250, 250), full)
     assert lr.window_labels(0, 0, 50, 50) is None
     assert lr.extra.tolist() == [[4, 106, 106]]  # P4 read at the pixel under it
+
+
+@pytest.mark.parametrize("mixed", ["polygons", "with_multipolygon", "with_collection"])
+def test_label_raster_shapes__same_pixels_as_each_geometry_s_geo_interface(mixed: str):
+    """The label raster's shapes come from one coordinate array (``_shapes``); polygons with
+    holes, multipolygons and the collections ``make_valid`` can leave must burn the same
+    pixels as rasterizing each geometry itself."""
+    import rasterio.features
+    import shapely
+
+    from agririsk.imagery.zonal import _shapes
+
+    ring = shapely.box(0, 0, 300, 300)
+    geoms = [
+        shapely.Polygon(ring.exterior.coords, [shapely.box(100, 100, 200, 200).exterior.coords]),
+        shapely.box(310, 0, 480, 95),
+        shapely.Polygon([(0, 320), (250, 480), (40, 490)]),
+    ]
+    if mixed != "polygons":
+        geoms.append(shapely.MultiPolygon([shapely.box(320, 320, 380, 380), shapely.box(400, 400, 470, 470)]))
+    if mixed == "with_collection":
+        geoms.append(shapely.GeometryCollection([shapely.box(120, 120, 180, 180), shapely.Point(5, 5)]))
+    arr = np.asarray(geoms, dtype=object)
+    values = np.arange(1, len(geoms) + 1)
+    transform = from_origin(0, 500, 10, 10)
+    ours = rasterio.features.rasterize(_shapes(arr, values), out_shape=(50, 50), transform=transform, dtype="int32")
+    each = rasterio.features.rasterize(zip(geoms, values.tolist(), strict=True), out_shape=(50, 50), transform=transform, dtype="int32")
+    np.testing.assert_array_equal(ours, each)
+    assert set(np.unique(ours)) == {0, *values.tolist()}
