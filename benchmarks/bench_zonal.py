@@ -9,7 +9,10 @@ uint8 SCL at 20 m, tiled DEFLATE COGs, parcels in EPSG:4326), then times in fres
   raster built, nothing cached) and with label rasters on disk, workers 1 and 2;
 - the same with ``indices=("ndvi",)`` (reads red, NIR, SCL only), workers 1;
 - a rerun that only reads the per-item cache;
-- the per-parcel reduction against exactextract on the same masked NDVI (``--exactextract``).
+- the per-parcel reduction against exactextract on the same masked NDVI (``--exactextract``);
+- the season indicators of the series (Whittaker smoothing, phenology, health indicators;
+  ``--indicators``): per-parcel work after the reduction, which follows parcels and season
+  days, not pixels.
 
 Each ratio is against the floor that reads the *same bands* ("× floor"), and against that
 floor measured again just before the measurement ("× adj.", robust to drifting load).
@@ -197,6 +200,31 @@ def _series(
     return elapsed, cpu
 
 
+def _indicators(stack: Path, workspace: str) -> tuple[float, float]:
+    """Seconds and CPU of the season indicators (smoothing, phenology, health) of the
+    stack's series, read from the per-item cache; the parcels get random declared crops."""
+    import datetime as dt
+
+    import geopandas as gpd
+
+    from agririsk.imagery import INDICES, load_items, parcel_series
+    from agririsk.pipeline import parcel_season_table
+    from agririsk.region import Season
+
+    parcels = gpd.read_parquet(stack / "parcels.parquet")
+    crops = np.array(["maize", "soybean", "rice", "wheat"])
+    parcels["declared_crop"] = np.random.default_rng(0).choice(crops, len(parcels))
+    items = load_items(stack / "catalog.json")
+    series = parcel_series(items, parcels, Path(workspace), workers=1, indices=INDICES)
+    days = [it.datetime.date() for it in items]
+    season = Season(min(days) - dt.timedelta(days=5), max(days) + dt.timedelta(days=5))
+    t, c = time.perf_counter(), _cpu()
+    table = parcel_season_table(series, parcels, [season])
+    elapsed, cpu = time.perf_counter() - t, _cpu() - c
+    assert table["data_quality"].eq("ok").any()
+    return elapsed, cpu
+
+
 def _exactextract(stack: Path, base: Path, dates: int) -> None:
     """exactextract ``mean`` of masked NDVI vs ``parcel_series`` (no buffer) on ``dates`` dates."""
     import geopandas as gpd
@@ -313,6 +341,11 @@ def main() -> None:
     )
     ap.add_argument("--ee-dates", type=int, default=2, help="dates for the exactextract check")
     ap.add_argument(
+        "--indicators",
+        action="store_true",
+        help="also time the season indicators (smoothing, phenology, health) of the series",
+    )
+    ap.add_argument(
         "--no-numba",
         action="store_true",
         help="force the NumPy path even when numba (agririsk[fast]) is installed",
@@ -400,6 +433,15 @@ def main() -> None:
         "measured just before; cpu: user+system seconds of all processes (robust to load)."
     )
     print(f"\nfloor throughput: {mpx / floor_ndvi[0]:.0f} Mpx/s (red, NDVI bands)")
+    if args.indicators:
+        ind = best(lambda: _in_child(_indicators, stack, str(base / "ws_1")))
+        warm = next(r[1] for r in rows if r[0] == "4 indices workers=1, label raster on disk")
+        print(
+            f"season indicators (smoothing, phenology, health) of the series: {ind[0]:.2f} s, "
+            f"{ind[1]:.2f} s CPU; with the reduction (workers=1, label raster on disk): "
+            f"{(warm[0] + ind[0]) / floor_all[0]:.2f}× floor, "
+            f"{(warm[1] + ind[1]) / floor_all[1]:.2f}× CPU floor"
+        )
     if args.exactextract:
         _exactextract(stack, base, args.ee_dates)
     if args.dir is None:
