@@ -8,7 +8,10 @@ with ``truth/parcels.csv`` (read only here):
 
 - **accuracy** of the predicted crop against ``true_crop_2026`` on the parcels with at
   least ``MIN_CLEAR_VIEWS`` clear views;
-- **mismatch precision / recall**: ``crop_mismatch`` flags against the planted mismatches;
+- **mismatch precision / recall**: ``crop_mismatch`` flags against the planted mismatches
+  (and, for comparison, the flags the classifier's probability alone would raise:
+  predicted ≠ declared at ≥ 0.8 with the past seasons' rotation group, the rule before
+  26 November; docs/crop-identification.md §4);
 - **area overstatement**: farms with ``area_flag`` (Σ declared / Σ measured ≥ 1.3, the
   measured area from the past seasons as ``score`` takes it) among the planted
   over-declarers (``truth/farmers.csv``) and among the others;
@@ -42,7 +45,7 @@ from pathlib import Path
 import pandas as pd
 
 from agririsk.crop_models.croptype import MIN_CLEAR_VIEWS, CropTypeClassifier
-from agririsk.crop_models.declared import crop_checks
+from agririsk.crop_models.declared import MISMATCH_PROBABILITY, crop_checks
 from agririsk.imagery import parcel_series
 from agririsk.pipeline import load_inputs, parcel_season_table, past_seasons
 from agririsk.region import Region, Season
@@ -90,6 +93,7 @@ def grade(
     flagged = cur["crop_mismatch"].fillna(False).astype(bool)
     planted = truth["crop_mismatch"].reindex(cur.index).eq(1)
     tp = int((flagged & planted).sum())
+    alone = cur["predicted_crop"].ne(cur["declared_crop"]) & cur["probability"].ge(MISMATCH_PROBABILITY)
     return {
         "region": str(region_dir),
         "estimator": kind,
@@ -104,6 +108,8 @@ def grade(
         "planted": int(planted.sum()),
         "precision": round(tp / max(int(flagged.sum()), 1), 3),
         "recall": round(tp / max(int(planted.sum()), 1), 3),
+        "flags_probability_alone": int(alone.sum()),
+        "true_flags_probability_alone": int((alone & planted).sum()),
         "over_declarers": int(over.sum()),
         "over_declarers_flagged": int((area_flag & over).sum()),
         "other_farms": int((~over).sum()),
@@ -148,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['region']} (forest seed {rs}, {row['past_seasons']} past seasons): "
                 f"accuracy {row['accuracy']:.3f} ({row['parcels_seen']} of {row['parcels']} seen), "
                 f"mismatch P/R {row['precision']:.2f}/{row['recall']:.2f} "
-                f"({row['true_flags']} of {row['flags']} flags, {row['planted']} planted), "
+                f"({row['true_flags']} of {row['flags']} flags, {row['planted']} planted; "
+                f"probability alone {row['true_flags_probability_alone']} of "
+                f"{row['flags_probability_alone']}), "
                 f"area flags {row['over_declarers_flagged']} of {row['over_declarers']} over-declarers, "
                 f"{row['false_area_flags']} of {row['other_farms']} others, "
                 f"crop_checks {row['cpu_s']:.1f} s CPU / {row['wall_s']:.1f} s wall",

@@ -36,6 +36,7 @@ __all__ = [
     "past_season_features",
     "rotation_group",
     "cross_fit_proba",
+    "cross_fit_season_proba",
     "top_crop",
     "DEKAD_DAYS",
     "MIN_CLEAR_VIEWS",
@@ -473,7 +474,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         """Probability of each crop of :attr:`classes_`, one row per row of ``X``."""
         check_is_fitted(self, "model_")
         Xa = self._align(X)
-        proba = np.asarray(self.model_.predict_proba(Xa[self.current_features_]), dtype=float)
+        proba = self.season_proba(Xa)
         if not self.group_models_:
             return proba
         total = np.zeros((len(Xa), len(self.groups_)))
@@ -493,6 +494,18 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         # a small floor: a group no past season showed is unlikely, not impossible
         combined = proba * (weight[:, col] + _GROUP_FLOOR)
         return np.asarray(combined / combined.sum(axis=1, keepdims=True), dtype=float)
+
+    def season_proba(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Probability of each crop of :attr:`classes_` from the current season alone.
+
+        The forest of the current season's features, without the past seasons' rotation
+        group: the evidence of this season's own images, on which a mismatch flag rests
+        (docs/crop-identification.md §4). Equal to :meth:`predict_proba` for rows without
+        past seasons and rows the past seasons do not change (see ``past_below``).
+        """
+        check_is_fitted(self, "model_")
+        Xa = self._align(X)
+        return np.asarray(self.model_.predict_proba(Xa[self.current_features_]), dtype=float)
 
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Most probable crop per row of ``X``."""
@@ -570,6 +583,46 @@ def cross_fit_proba(
     Chernozhukov, V. et al. (2018) Double/debiased machine learning. Econometrics J. 21,
     C1-C68. Northcutt, C. et al. (2021) Confident learning. JAIR 70, 1373-1411.
     """
+    return _cross_fit(estimator, X, y, groups, n_splits, random_state, ("predict_proba",))[0]
+
+
+def cross_fit_season_proba(
+    estimator: BaseEstimator, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, *,
+    groups: npt.ArrayLike | None = None, n_splits: int = 5, random_state: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Out-of-fold probabilities with and without the past seasons, from the same fold models.
+
+    Parameters
+    ----------
+    estimator, X, y, groups, n_splits, random_state : as for :func:`cross_fit_proba`.
+
+    Returns
+    -------
+    proba : :func:`cross_fit_proba`'s table (``predict_proba``: with the rotation group).
+    season : the same folds' ``season_proba`` (the current season's evidence alone), or a
+        copy of ``proba`` for an estimator without ``season_proba``.
+    """
+    if not hasattr(estimator, "season_proba"):
+        proba = cross_fit_proba(
+            estimator, X, y, groups=groups, n_splits=n_splits, random_state=random_state
+        )
+        return proba, proba.copy()
+    proba, season = _cross_fit(
+        estimator, X, y, groups, n_splits, random_state, ("predict_proba", "season_proba")
+    )
+    return proba, season
+
+
+def _cross_fit(
+    estimator: BaseEstimator,
+    X: pd.DataFrame | npt.ArrayLike,
+    y: npt.ArrayLike,
+    groups: npt.ArrayLike | None,
+    n_splits: int,
+    random_state: int,
+    methods: tuple[str, ...],
+) -> list[pd.DataFrame]:
+    """The fold loop of :func:`cross_fit_proba`: one table per probability ``method``."""
     Xf = _frame(X)
     y = np.asarray(y).astype(str)
     classes = np.unique(y)
@@ -581,16 +634,18 @@ def cross_fit_proba(
     # shuffle the groups' order so that folds are not runs of neighbouring ids
     perm = np.random.default_rng(random_state).permutation(len(uniq))
     g_shuffled = perm[np.searchsorted(uniq, g)]
-    out = np.zeros((len(y), len(classes)))
+    outs = [np.zeros((len(y), len(classes))) for _ in methods]
     for train, test in GroupKFold(n_splits=k).split(Xf, y, g_shuffled):
         if len(np.unique(y[train])) < 2:
-            out[np.ix_(test, np.flatnonzero(classes == y[train][0]))] = 1.0
+            for out in outs:
+                out[np.ix_(test, np.flatnonzero(classes == y[train][0]))] = 1.0
             continue
         model = clone(estimator).fit(Xf.iloc[train], y[train])
         cols = np.searchsorted(classes, np.asarray(model.classes_).astype(str))
-        out[np.ix_(test, cols)] = model.predict_proba(Xf.iloc[test])
+        for out, method in zip(outs, methods, strict=True):
+            out[np.ix_(test, cols)] = getattr(model, method)(Xf.iloc[test])
     index = X.index if isinstance(X, pd.DataFrame) else None
-    return pd.DataFrame(out, index=index, columns=pd.Index(classes, name="crop"))
+    return [pd.DataFrame(out, index=index, columns=pd.Index(classes, name="crop")) for out in outs]
 
 
 def top_crop(proba: pd.DataFrame) -> tuple[pd.Series, pd.Series]:

@@ -22,7 +22,7 @@ from agririsk.crop_models.croptype import (
     MIN_CLEAR_VIEWS,
     CropTypeClassifier,
     croptype_features,
-    cross_fit_proba,
+    cross_fit_season_proba,
     past_season_features,
     top_crop,
 )
@@ -39,8 +39,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: a prediction at least this probable that differs from the declaration is a mismatch
-#: (the same level as :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
+#: a prediction that differs from the declaration is a mismatch when both the classifier and
+#: the current season's images alone give it at least this probability (the same level as
+#: :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
 MISMATCH_PROBABILITY = 0.8
 #: Σ declared / Σ measured cropped area at or above which a farm is flagged
 OVERSTATEMENT_FLAG = 1.3
@@ -56,6 +57,7 @@ PARCEL_COLUMNS = [
     "declared_crop",
     "predicted_crop",
     "probability",
+    "season_probability",
     "declared_probability",
     "crop_mismatch",
 ]
@@ -142,7 +144,12 @@ def crop_checks(
     are truncated at the current season's time of season (``as_of - season start``) so that labelled rows of
     any season describe the same part of the crop calendar.
 
-    ``crop_mismatch`` = predicted crop ≠ declared crop and probability ≥ ``threshold``.
+    ``crop_mismatch`` = predicted crop ≠ declared crop, ``probability`` ≥ ``threshold`` and
+    ``season_probability`` ≥ ``threshold``: ``probability`` is the classifier's (with the
+    past seasons' rotation group), ``season_probability`` that of the same crop from the
+    current season's images alone (``CropTypeClassifier.season_proba``, the same fold
+    models). History may settle which crop a field most likely grows, but a flag is an
+    accusation: this season's images must name the crop by themselves.
     ``fields_crop_checked`` = the farm's parcels classified in the current season,
     ``fields_crop_mismatch`` = those of them with ``crop_mismatch``, and
     ``crop_mismatch_share`` = their ratio (NaN when none was classified: not zero, since
@@ -219,6 +226,7 @@ def _classify(
     out = pd.DataFrame(index=grid)
     out["predicted_crop"] = pd.Series(pd.NA, index=grid, dtype=object)
     out["probability"] = np.nan
+    out["season_probability"] = np.nan
     out["declared_probability"] = np.nan
     if not seasons or series.empty:
         out["n_clear_views"] = 0
@@ -268,7 +276,7 @@ def _classify(
         )
         return _finish(out, p, current, threshold)
     groups = p.loc[train.get_level_values("parcel_id"), "farmer_id"].to_numpy()
-    oof = cross_fit_proba(
+    oof, oof_season = cross_fit_season_proba(
         estimator, feats.loc[train], y[train].to_numpy(), groups=groups, n_splits=n_splits
     )
     # only seasons with labels of their own: a model moved to another year misreads its calendar
@@ -277,7 +285,7 @@ def _classify(
         set(train.get_level_values("season_start"))
     )
     rest = grid[usable.to_numpy() & ~grid.isin(train) & labelled]
-    proba = oof
+    proba, season = oof, oof_season
     if len(rest):
         # a model of all the labels only for the rows without one (none when the labels are
         # the declarations: every classified row is then graded out of fold)
@@ -285,19 +293,18 @@ def _classify(
             {"groups": groups} if "groups" in inspect.signature(estimator.fit).parameters else {}
         )
         model = clone(estimator).fit(feats.loc[train], y[train].to_numpy(), **fit_groups)
-        proba = pd.concat(
-            [
-                oof,
-                pd.DataFrame(
-                    model.predict_proba(feats.loc[rest]),
-                    index=rest,
-                    columns=np.asarray(model.classes_).astype(str),
-                ),
-            ]
-        ).fillna(0.0)
+        classes = np.asarray(model.classes_).astype(str)
+        by_season = getattr(model, "season_proba", model.predict_proba)
+        proba, season = (
+            pd.concat([a, pd.DataFrame(f(feats.loc[rest]), index=rest, columns=classes)]).fillna(0.0)
+            for a, f in ((oof, model.predict_proba), (oof_season, by_season))
+        )
     crop, prob = top_crop(proba)
     out.loc[proba.index, "predicted_crop"] = crop
     out.loc[proba.index, "probability"] = prob
+    season = season.reindex(index=proba.index, columns=proba.columns, fill_value=0.0)
+    at = season.columns.get_indexer(crop.to_numpy())
+    out.loc[proba.index, "season_probability"] = season.to_numpy()[np.arange(len(season)), at]
     declared = p["declared_crop"].reindex(proba.index.get_level_values("parcel_id")).to_numpy()
     col = proba.columns.get_indexer(declared)
     dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
@@ -338,10 +345,13 @@ def _finish(
     out["declared_crop"] = out["parcel_id"].map(p["declared_crop"])
     out["current"] = out["season_start"].eq(current.start) if current is not None else False
     classified = out["predicted_crop"].notna()
+    # an accusation rests on this season's own images: the past seasons' rotation group may
+    # settle which crop is most likely (predicted_crop), never make a flag by itself
     mismatch = (
         classified
         & out["predicted_crop"].ne(out["declared_crop"])
         & (out["probability"] >= threshold)
+        & (out["season_probability"] >= threshold)
     )
     flag = pd.array(mismatch.to_numpy(), dtype="boolean")
     flag[~(classified & out["current"]).to_numpy()] = pd.NA
@@ -440,7 +450,11 @@ def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None)
     Returns
     -------
     DataFrame ``parcel_id, crop, probability, date`` for the classified parcels of the
-    current season.
+    current season. ``probability`` is the lesser of the parcel table's ``probability``
+    and ``season_probability`` (the current season's images alone): the monitoring hook
+    raises a ``crop_mismatch`` where it is ≥ 0.8 and the crop differs from the declared
+    one, so its alerts are the ``crop_mismatch`` flags (at the default threshold) and
+    never rest on the past seasons alone.
     """
     cur = parcel_table[parcel_table["current"] & parcel_table["predicted_crop"].notna()]
     day = date if date is not None else (cur["season_start"].iloc[0] if len(cur) else None)
@@ -448,7 +462,9 @@ def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None)
         {
             "parcel_id": cur["parcel_id"].to_numpy(),
             "crop": cur["predicted_crop"].astype(str).to_numpy(),
-            "probability": cur["probability"].astype(float).to_numpy(),
+            "probability": np.fmin(cur["probability"], cur["season_probability"])
+            .astype(float)
+            .to_numpy(),
             "date": pd.Timestamp(day) if day is not None else pd.NaT,
         }
     )

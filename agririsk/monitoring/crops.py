@@ -4,14 +4,20 @@ The season's parcels are classified against their declarations with
 :func:`agririsk.crop_models.declared.crop_checks` (cross-fitted by farmer, parcels with
 fewer than 6 clear views left out; docs/crop-identification.md), and
 :func:`~agririsk.monitoring.detectors.crop_mismatch_conditions` turns a confident
-contradicting prediction into a ``crop_mismatch`` condition.
+contradicting prediction into a ``crop_mismatch`` condition. The monitoring run passes the
+images of earlier years too (``past_items``): the parcels' past seasons give their rotation
+group, which may settle the predicted crop but never raises an alert by itself (the
+predictions' ``probability`` is capped at the current season's own, see
+:func:`agririsk.crop_models.declared.crop_predictions`).
 
 When
 ----
 A classification reads the season's per-parcel series and fits one random forest per
 cross-fitting fold (5 folds; each forest cleans its labels with its own out-of-bag votes
-and refits once at most): about 4 s of CPU for 250 parcels, several times a monitoring
-run's reduction of one new item, and early in the season it says little (the crops
+and refits once at most, plus three small forests of the past seasons): about 4 s of CPU
+for 250 parcels (3.1 s without the past seasons; the first check also reduces the past
+years' items once, after which they are cached), several times a monitoring run's
+reduction of one new item, and early in the season it says little (the crops
 differ most in when they peak and senesce). So a run classifies only
 
 - from :func:`first_check_date`: 30 days after the calendar peak (``sowing_doy +
@@ -90,7 +96,9 @@ def classify(
     :class:`~agririsk.crop_models.croptype.CropTypeClassifier`). ``past_items``: images
     of earlier years; the season's window in the latest years (``PAST_SEASONS``) that ended before
     ``as_of`` gives each parcel's rotation group (docs/crop-identification.md). Without
-    them the season's images alone are classified.
+    them the season's images alone are classified. Either way the ``probability`` of a
+    crop is capped at what the season's images alone give it, so a ``crop_mismatch``
+    alert never rests on the past seasons alone.
     """
     from agririsk.crop_models.croptype import PAST_SEASONS
     from agririsk.crop_models.declared import crop_checks, crop_predictions

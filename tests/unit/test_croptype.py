@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 
 from agririsk.crop_models.croptype import (
@@ -17,6 +18,7 @@ from agririsk.crop_models.croptype import (
     CropTypeClassifier,
     croptype_features,
     cross_fit_proba,
+    cross_fit_season_proba,
     past_season_features,
     rotation_group,
 )
@@ -372,3 +374,53 @@ def test_crop_checks__reads_the_past_seasons_for_the_rotation_group() -> None:
     alone, _ = crop_checks(now, parcels, seasons, as_of=SEASON.end, estimator=est)
     cur_alone = alone[alone["current"]].set_index("parcel_id")
     assert (cur_alone.loc[other, "predicted_crop"] == "other").mean() < 0.8
+
+
+def test_crop_checks__history_alone_never_makes_a_mismatch() -> None:
+    """A field whose past seasons say "other", declared maize, that looks like every other
+    field this season: the past seasons settle the predicted crop ("other", probable), but
+    this season's images alone do not contradict the declaration, so no flag and no alert."""
+    from agririsk.monitoring.detectors import crop_mismatch_conditions
+
+    crops = ["maize", "soybean", "other"] * 14
+    now = toy_series(["early"] * len(crops), seed=1)
+    before = toy_series(["late" if c == "other" else "early" for c in crops], seed=2)
+    before["datetime"] = before["datetime"] - pd.DateOffset(years=1)
+    series = pd.concat([before, now], ignore_index=True)
+    declared = list(crops)
+    declared[2] = "maize"  # P02: "other" by its history, declared maize
+    parcels = toy_parcels(crops, declared)
+    est = CropTypeClassifier(n_estimators=40, past_below=1.01)  # history weighs on every row
+    table, farms = crop_checks(
+        series, parcels, [SEASON.shifted_years(-1), SEASON], as_of=SEASON.end, estimator=est
+    )
+    cur = table[table["current"]].set_index("parcel_id")
+    assert cur.loc["P02", "predicted_crop"] == "other"
+    assert cur.loc["P02", "probability"] >= 0.8
+    assert cur.loc["P02", "season_probability"] < 0.8  # 2026 alone does not say "other"
+    assert not bool(cur.loc["P02", "crop_mismatch"])
+    assert int(cur["crop_mismatch"].sum()) == 0
+    assert farms.loc["F01", "fields_crop_mismatch"] == 0
+    preds = crop_predictions(table, date=SEASON.end)
+    lesser = np.minimum(cur["probability"], cur["season_probability"])
+    assert np.allclose(preds.set_index("parcel_id")["probability"], lesser)
+    assert crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end) == []
+
+
+def test_cross_fit_season_proba__same_folds_with_and_without_history(
+    toy_features: pd.DataFrame,
+) -> None:
+    """The first table is cross_fit_proba's; the second the same fold models' season_proba;
+    an estimator without season_proba gives its predict_proba twice."""
+    X = toy_features.drop(columns="n_clear_views")
+    X = X.assign(peak_day_past1=np.where(np.array(CROPS) == "early", 10.0, 50.0))
+    est = CropTypeClassifier(n_estimators=20, clean=False, past_below=1.01)
+    groups = np.repeat(np.arange(20), 2)
+    proba, season = cross_fit_season_proba(est, X, CROPS, groups=groups, n_splits=4)
+    assert np.allclose(proba, cross_fit_proba(est, X, CROPS, groups=groups, n_splits=4))
+    alone = cross_fit_proba(est, X.drop(columns="peak_day_past1"), CROPS, groups=groups, n_splits=4)
+    assert np.allclose(season, alone)
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    plain, same = cross_fit_season_proba(forest, X, CROPS, groups=groups, n_splits=4)
+    assert np.allclose(plain, cross_fit_proba(forest, X, CROPS, groups=groups, n_splits=4))
+    assert np.allclose(plain, same)
