@@ -156,8 +156,9 @@ def crop_checks(
     nothing was checked); ``crop_checked_share`` = mapped area classified / mapped area;
     ``main_predicted_crop`` = the crop with the largest classified area in the latest
     classified season. ``overstatement_ratio`` = Σ declared area / Σ measured cropped area
-    over the farm's parcels with a measurement, the measurement being the median of
-    ``measured_area_ha`` over the parcel's seasons with ``data_quality == "ok"``;
+    over the farm's parcels with a measurement, the measurement being the largest
+    ``measured_area_ha`` over the parcel's seasons with ``data_quality == "ok"`` (a failed
+    season reads as land not cropped; see ``scoring.features._cropped_area``);
     ``area_flag`` = ratio ≥ :data:`OVERSTATEMENT_FLAG`.
     """
     seasons = sorted(seasons, key=lambda s: s.start)
@@ -432,7 +433,7 @@ def _farm_table(
     if not parcel_seasons.empty and "measured_area_ha" in parcel_seasons:
         ok = parcel_seasons[parcel_seasons["data_quality"].eq("ok")]
         measured = (
-            ok.groupby(ok["parcel_id"].astype(str))["measured_area_ha"].median().reindex(p.index)
+            ok.groupby(ok["parcel_id"].astype(str))["measured_area_ha"].max().reindex(p.index)
         )
     out = out.join(overstatement(p["declared_area_ha"], measured, p["farmer_id"]).reindex(farms))
     return out[FARM_COLUMNS]

@@ -192,11 +192,19 @@ def farm_features(
 
 
 def _cropped_area(parcel_seasons: pd.DataFrame) -> pd.Series:
-    """Each parcel's measured cropped area: the median over its observed past seasons."""
+    """Each parcel's measured cropped area: the largest over its observed past seasons.
+
+    The measurement is the share of the parcel green enough to show a crop cycle; a
+    season of crop failure (hail, flood, a crop that never emerged) reads as land not
+    cropped although it was sown, so the largest season is the area the farmer is seen
+    to crop (docs/crop-identification.md §5: with the median, 21 of 836 honest farms of
+    nine sample regions were flagged as over-declaring, all by failed seasons; with the
+    largest, none, and every planted over-declarer is still caught).
+    """
     if "measured_area_ha" not in parcel_seasons or parcel_seasons.empty:
         return pd.Series(dtype=float)
     ok = parcel_seasons[parcel_seasons["observed"].astype(bool)]
-    return ok.groupby("parcel_id")["measured_area_ha"].median()
+    return ok.groupby("parcel_id")["measured_area_ha"].max()
 
 
 def _season_aggregates(p: pd.DataFrame, parcel_seasons: pd.DataFrame) -> pd.DataFrame:

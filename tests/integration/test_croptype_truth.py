@@ -83,7 +83,7 @@ def test_area_overstatement__catches_over_declarers_with_few_false_flags(
     truth = checked["parcels"]
     ps = checked["parcel_seasons"]
     ok = ps[ps["data_quality"].eq("ok")]
-    measured = ok.groupby("parcel_id")["measured_area_ha"].median().reindex(truth.index)
+    measured = ok.groupby("parcel_id")["measured_area_ha"].max().reindex(truth.index)
     farms = overstatement(truth["declared_area_ha"], measured, truth["farmer_id"].astype(str))
     scores = checked["scores"]
     over = checked["farmers"]["over_declared"].eq(1)

@@ -424,3 +424,39 @@ def test_cross_fit_season_proba__same_folds_with_and_without_history(
     plain, same = cross_fit_season_proba(forest, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(plain, cross_fit_proba(forest, X, CROPS, groups=groups, n_splits=4))
     assert np.allclose(plain, same)
+
+
+def _croptype_bench():  # type: ignore[no-untyped-def]
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "croptype_vs_truth.py"
+    spec = importlib.util.spec_from_file_location("croptype_vs_truth", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_coverage_rules__from_the_crop_calendar_and_clear_views_only() -> None:
+    """``--ceiling``'s abstention rules read the crop table (harvest = sowing_doy +
+    season_days) and the parcels' clear views, never the truth: rule B spans the harvests
+    of the declared crops that lie within 30 days of another (other 250, soybean 261,
+    maize 271; wheat 205 is alone); rule A is ±15 days around the declared crop's."""
+    bench = _croptype_bench()
+    windows = bench.harvest_windows(pd.Series(["maize", "soybean", "other", "wheat", "maize"]), 2026)
+    assert windows["b"] == (pd.Timestamp("2026-09-07"), pd.Timestamp("2026-09-28"))  # DOY 250, 271
+    lo, hi = windows["a"]["maize"]
+    assert (lo, hi) == (pd.Timestamp("2026-09-13"), pd.Timestamp("2026-10-13"))
+    assert bench.harvest_windows(pd.Series(["maize", "wheat"]), 2026)["b"] is None  # 66 days apart
+    series = pd.DataFrame(
+        {
+            "parcel_id": ["P1", "P1", "P1", "P2"],
+            "datetime": pd.to_datetime(["2026-03-20", "2026-09-10", "2026-09-20", "2026-09-12"], utc=True),
+            "clear_fraction": [1.0, 1.0, 1.0, 0.3],
+        }
+    )
+    views = bench.clear_view_days(series, SEASON, dt.date(2026, 9, 15))
+    # before the widened window (start - 20 d), after as_of, and the cloudy view are left out
+    assert list(views.index) == ["P1"]
+    assert views["P1"] == [pd.Timestamp("2026-09-10")]

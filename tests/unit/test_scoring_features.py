@@ -201,3 +201,14 @@ def test_peer_productivity__unobserved_seasons_and_farm_features_column():
     f = farm_features(parcels.assign(declared_area_ha=1.0), farmers, ps)
     assert f.loc["A", "peer_productivity"] == pytest.approx(-0.03)
     assert np.isnan(f.loc["Far", "peer_productivity"]) and np.isnan(f.loc["Nobody", "peer_productivity"])
+
+
+def test_farm_features__a_failed_season_does_not_shrink_the_measured_area():
+    """A field that failed one season (hail, flood: little of it green) is still farmed: the
+    measured cropped area is the largest of the observed seasons, not their median."""
+    ps = _seasons([10, 30], [30, 10], [60, 60])
+    ps["measured_area_ha"] = 1.0
+    # P1 failed in 2023: a quarter of it green (the median of 0.25 and 1.0 would be 0.625 ha)
+    ps.loc[ps["parcel_id"].eq("P1") & (ps["season_start"] == dt.date(2023, 4, 15)), "measured_area_ha"] = 0.25
+    f1 = farm_features(_parcels(), _farmers(), ps).loc["F1"]
+    assert f1["area_ratio"] == pytest.approx(1.5)  # declared 3 ha on the 2 ha seen cropped
