@@ -47,7 +47,9 @@ emergence date that is its event date): its delay is reported, not held to the g
 
 Seeds 0, 1, 2, 4, 5 tune the rules; 8-19 were looked at after earlier revisions; 20-25
 (``--seeds --held-out 20 21 22 23 24 25``) were first generated after the rules of
-docs/monitoring.md "Collapses seen late" were frozen. ``hail_as_decline`` counts hail
+docs/monitoring.md "Collapses seen late" were frozen; 26-33 after those of "Floods before
+green-up" and 34-41 after those of "Hail seen only after it" were (``--seeds --held-out 34
+35 36 37 38 39 40 41``; the regions are generated on first use). ``hail_as_decline`` counts hail
 parcels alerted ``vegetation_decline`` (not a hit: docs/monitoring.md says why).
 """
 

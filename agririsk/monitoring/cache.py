@@ -1,7 +1,7 @@
 """What a monitoring run keeps in the workspace so that its cost follows what is new.
 
-An incremental run should cost about the reading of its new imagery. Three things would
-otherwise be re-read every run; they are kept under ``workspace/monitor/``:
+An incremental run should cost about the reading of its new imagery. What would otherwise
+be re-read or recomputed every run is kept under ``workspace/monitor/``:
 
 - ``inputs-region/``, ``inputs-catalog/``, ``inputs-weather/``: the validated parcels and
   farmers, the parsed STAC catalog and the station weather (with each parcel's nearest
@@ -23,6 +23,9 @@ otherwise be re-read every run; they are kept under ``workspace/monitor/``:
   ``MAX_SEGMENTS``, see :func:`_compact`). The
   detectors only ever look at clear observations, so their results are the same as from
   the full parcel series.
+- ``obs-*/peers.arrow``: the peers' reference per declared crop and date
+  (:func:`peer_table`), each group with a fingerprint of its clear views; a run computes
+  only the groups whose views changed (a new item's date).
 
 Both are caches: deleting ``workspace/monitor/`` only makes the next run slower. They
 hold no personal data (parcels carry ``parcel_id``, ``farmer_id``, crop and geometry;
@@ -59,7 +62,13 @@ from agririsk.inputs.report import Problem
 from agririsk.parallel import Parallel
 from agririsk.region import Region, Season
 
-__all__ = ["RegionCache", "region_inputs", "station_weather", "season_observations"]
+__all__ = [
+    "RegionCache",
+    "region_inputs",
+    "station_weather",
+    "season_observations",
+    "peer_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -436,9 +445,15 @@ def _write_obs(folder: Path, rows: pd.DataFrame, item_ids: set[str]) -> Path:
     meta = dict(table.schema.metadata or {})
     meta[b"agririsk_items"] = "\n".join(sorted(item_ids)).encode()
     table = table.replace_schema_metadata(meta)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"seg-{time.time_ns():020d}-{os.getpid()}.arrow"
-    fd, tmp = tempfile.mkstemp(suffix=".arrow.part", dir=folder)
+    _write_arrow(table, path)
+    return path
+
+
+def _write_arrow(table: pa.Table, path: Path) -> None:
+    """``table`` as an Arrow IPC file at ``path``: a temporary file, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".arrow.part", dir=path.parent)
     os.close(fd)
     try:
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -447,7 +462,6 @@ def _write_obs(folder: Path, rows: pd.DataFrame, item_ids: set[str]) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 #: segments of the observation store beyond which the newest are merged
@@ -499,6 +513,45 @@ def season_observations(
     if not parts:
         return pd.DataFrame(columns=["parcel_id", "item_id", "datetime", "clear_fraction"])
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def peer_table(
+    obs: pd.DataFrame,
+    crops: pd.Series,
+    workspace: Path,
+    parcels_key: str,
+    season: Season,
+    *,
+    min_clear: float,
+) -> pd.DataFrame:
+    """The peers' reference per crop and date (:func:`~agririsk.monitoring.detectors.peer_table`), kept.
+
+    The table of the last run is kept beside the observation store (``peers.arrow``, Arrow
+    IPC) and handed to the detectors' ``peer_table`` as ``known``: only the crops and
+    dates whose clear views changed (a new item's date) are computed again. A kept group
+    is used only while its fingerprint matches the run's views (a changed view,
+    declaration or item, or a run on another store, recomputes the groups it touches); a
+    missing or unreadable file is rebuilt.
+    """
+    from agririsk.monitoring.detectors import PEER_COLUMNS
+    from agririsk.monitoring.detectors import peer_table as compute
+
+    path = _obs_dir(workspace, parcels_key, season, min_clear) / "peers.arrow"
+    known = None
+    try:
+        with pa.memory_map(str(path)) as source:
+            known = pa.ipc.open_file(source).read_all().to_pandas()
+        if list(known.columns) != PEER_COLUMNS:
+            raise ValueError(f"columns {list(known.columns)}")
+    except FileNotFoundError:
+        known = None
+    except Exception as exc:  # truncated or foreign: rebuilt
+        logger.info("peer table %s unreadable (%s); rebuilding", path, exc)
+        known = None
+    table = compute(obs, crops, known=known)
+    if known is None or not table.equals(known):
+        _write_arrow(pa.Table.from_pandas(table, preserve_index=False), path)
+    return table
 
 
 def _compact(folder: Path) -> None:

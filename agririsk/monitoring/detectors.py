@@ -40,7 +40,7 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   the next clear view (at most 30 days) and is then ``early_harvest``, ``flood`` (deep, or
   seen late, after a storm) or ``crop_failure``. *Seen late*: a field level with its
   peers (``f >= LEVEL_F``) below half of them at their plateau on the next comparable
-  view 20-``GAP_MAX_DAYS`` (45) days later, its own NDVI down by 0.35 of the amplitude, is
+  view 20-``GAP_MAX_DAYS`` (60) days later, its own NDVI down by 0.35 of the amplitude, is
   a collapse (hail has regrown above 60 % by then, a flood stays below ~45 %). Two
   floods need no green view in the same way: open water above the peers' on a green
   field (``f >= 0.6`` on the previous comparable view) below 30 % of its ripening peers
@@ -48,7 +48,14 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   of them while they are green (``ref >= 0.55``), not growing since the previous view,
   after a storm (a young paddy; such a field is not ``no_emergence``). Early harvest
   needs stubble while the peers are green (before the start of ripening or at their
-  plateau): stubble once they ripen is the damaged field's normal harvest. Flood and
+  plateau): stubble once they ripen is the damaged field's normal harvest. *Flooded
+  young*: open water above the peers' after a storm while they are not yet green, then
+  below half of them on their first green view at most ``GAP_MAX_DAYS`` later.
+  *Regrowing*: a field seen green below half of its peers at their plateau from
+  flowering on whose own NDVI rises by ``REGROWTH_AMP`` of their amplitude by the next
+  view within 20 days (hail regrows; drought does not). A drop named ``crop_failure``
+  waits for a view where the canopy stopped falling (``DRYING_NDVI``): a dry-down goes
+  on to a harvest. Flood and
   crop failure stay open until the canopy recovers to
   ``f >= RECOVERED_F`` (0.85) on a view where the peers are still at their plateau
   (green amplitude >= ``PEER_SENESCENCE`` = 85 % of its season maximum: against
@@ -87,6 +94,7 @@ __all__ = [
     "data_gaps_obs",
     "clear_observations",
     "peer_reference",
+    "peer_table",
     "calendar_ndvi",
     "detect_imagery",
     "detect_imagery_obs",
@@ -132,8 +140,9 @@ EMERGED_NDVI = 0.30
 #: a fall over a longer gap than ABRUPT_MAX_GAP_DAYS (at most this many days) is still a
 #: collapse when a field level with its peers (``f >= LEVEL_F``) is then below half of them,
 #: the peers at their plateau: hail has regrown above 60 % after 20 days, a flood stays
-#: below ~45 % for the season (docs/monitoring.md, "Collapses seen late")
-GAP_MAX_DAYS = 45
+#: below ~45 % for the season (docs/monitoring.md, "Collapses seen late"); drops after the
+#: start of ripening are not compared, so the gap only needs a bound within the season
+GAP_MAX_DAYS = 60
 #: a field at this share of its peers' green amplitude grows with them (the 75th percentile)
 LEVEL_F = 0.85
 #: heavy rain at any station within this distance of the parcel's own station names a flood
@@ -142,6 +151,14 @@ RAIN_RADIUS_KM = 30.0
 #: flood water stays on a field for days: a clear view this soon after a storm that shows
 #: no open water says the storm did not flood the field
 FLOOD_WATER_DAYS = 7
+#: a field below half of its peers at their plateau that then regrows its own NDVI by this
+#: share of their green amplitude within ABRUPT_MAX_GAP_DAYS was damaged, not under-grown:
+#: hail regrows 1.6 points of the field's own green amplitude a day (0.16 in 10 days);
+#: drought, a poor stand or senescence do not gain on peers at their plateau
+REGROWTH_AMP = 0.1
+#: a canopy lower by more than this NDVI than on the previous clear view is still falling:
+#: the dry-down before a harvest, not hail or a flood, whose canopies stop and regrow
+DRYING_NDVI = 0.05
 
 
 def clear_observations(
@@ -207,19 +224,169 @@ def calendar_ndvi(crop: str, day: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return SOIL_NDVI + (p.ndvi_peak - SOIL_NDVI) * np.clip(shape, 0, 1)
 
 
-def peer_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
-    """``obs`` with ``crop``, ``ref`` (expected NDVI), ``ref_ndwi`` and ``n_peers`` per row."""
+#: the sums that identify a (crop, date) group's clear views in a kept peer table
+#: (:func:`peer_table`): unchanged sums, unchanged views
+PEER_FINGERPRINT = ["n_peers", "n_ndwi", "s_ndvi", "s2_ndvi", "s_ndwi"]
+#: the columns of :func:`peer_table`
+PEER_COLUMNS = ["crop", "date", "n_peers", "ref", "ref_ndwi", *PEER_FINGERPRINT[1:]]
+
+
+def _peer_groups(
+    obs: pd.DataFrame, crops: pd.Series
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """(crop code per row, group per row, the groups: ``crop, date`` and the fingerprint sums).
+
+    A group is a declared crop (``other`` when undeclared) and a date; groups are sorted by
+    crop, then date; crop codes index the sorted crop names (``groups.attrs['crops']``).
+    """
+    codes, pids = pd.factorize(obs["parcel_id"], sort=False)
+    crop_code, crop_names = pd.factorize(
+        pd.Series(pids).map(crops).fillna("other").astype(str), sort=True
+    )
+    names = np.asarray(crop_names, dtype=object)
+    row_crop = crop_code[codes].astype(np.int64)
+    day = obs["date"].to_numpy("datetime64[D]").astype(np.int64)
+    d0 = int(day.min()) if len(day) else 0
+    span = int(day.max()) - d0 + 1 if len(day) else 1
+    key = row_crop * span + (day - d0)
+    n = np.bincount(key, minlength=len(names) * span)
+    present = np.flatnonzero(n)
+    index = np.full(len(n), -1, np.int64)
+    index[present] = np.arange(len(present))
+    group = index[key]
+    ndvi = obs["ndvi"].to_numpy(float)
+    ndwi = obs["ndwi"].to_numpy(float)
+    has_ndwi = ~np.isnan(ndwi)
+    m = len(present)
+    groups = pd.DataFrame(
+        {
+            "crop": names[present // span].astype(str) if m else np.zeros(0, str),
+            "date": pd.to_datetime((present % span + d0).astype("datetime64[D]")).as_unit("ns"),
+            "n_peers": n[present].astype(np.int64),
+            "n_ndwi": np.bincount(group, weights=has_ndwi, minlength=m).astype(np.int64),
+            "s_ndvi": np.bincount(group, weights=ndvi, minlength=m),
+            "s2_ndvi": np.bincount(group, weights=ndvi * ndvi, minlength=m),
+            "s_ndwi": np.bincount(group, weights=np.where(has_ndwi, ndwi, 0.0), minlength=m),
+        }
+    )
+    groups.attrs["crops"] = [str(c) for c in names]
+    return row_crop, group, groups
+
+
+def peer_table(
+    obs: pd.DataFrame, crops: pd.Series, *, known: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The peers' reference per crop and date: what :func:`peer_reference` gives each row.
+
+    Parameters
+    ----------
+    obs : :func:`clear_observations` of the season.
+    crops : declared crop by ``parcel_id`` (undeclared: ``other``).
+    known : an earlier table (from an earlier run's ``obs``): a group (crop, date) whose
+        clear views have the same fingerprint (:data:`PEER_FINGERPRINT`: their number,
+        the number with NDWI, the sums of NDVI, NDVI² and NDWI) takes its reference from
+        it; the others are computed. A run adding one item recomputes the groups of that
+        item's date only.
+
+    Returns
+    -------
+    DataFrame :data:`PEER_COLUMNS`, one row per crop and date with a clear view, sorted
+    by crop and date: ``n_peers`` clear views, ``ref`` their 75th percentile NDVI (linear
+    interpolation) or, with fewer than ``MIN_PEERS``, the crop calendar's
+    (:func:`calendar_ndvi`), ``ref_ndwi`` their median NDWI (NaN with fewer than
+    ``MIN_PEERS``).
+    """
+    _, group, groups = _peer_groups(obs, crops)
+    return _reference_of_groups(obs, group, groups, known)
+
+
+def _reference_of_groups(
+    obs: pd.DataFrame, group: np.ndarray, groups: pd.DataFrame, known: pd.DataFrame | None
+) -> pd.DataFrame:
+    """:func:`peer_table` from the groups of :func:`_peer_groups`."""
+    ref = np.full(len(groups), np.nan)
+    ref_ndwi = np.full(len(groups), np.nan)
+    todo = np.ones(len(groups), bool)
+    if known is not None and len(known) and len(groups):
+        cols = ["crop", "date", *PEER_FINGERPRINT]
+        kept = {
+            tuple(k): (r, w)
+            for *k, r, w in zip(
+                *(known[c].tolist() for c in cols),
+                known["ref"].tolist(),
+                known["ref_ndwi"].tolist(),
+                strict=True,
+            )
+        }
+        for i, k in enumerate(zip(*(groups[c].tolist() for c in cols), strict=True)):
+            hit = kept.get(k)
+            if hit is not None and not np.isnan(hit[0]):
+                ref[i], ref_ndwi[i] = hit
+                todo[i] = False
+    if todo.any():
+        rows = todo[group]
+        sub = pd.DataFrame(
+            {
+                "g": group[rows],
+                "ndvi": obs["ndvi"].to_numpy(float)[rows],
+                "ndwi": obs["ndwi"].to_numpy(float)[rows],
+            }
+        ).groupby("g")
+        idx = np.flatnonzero(todo)
+        ref[idx] = sub["ndvi"].quantile(0.75).reindex(idx).to_numpy()  # linear
+        ref_ndwi[idx] = sub["ndwi"].median().reindex(idx).to_numpy()
+        few = todo & (groups["n_peers"].to_numpy() < MIN_PEERS)
+        crop = groups["crop"].to_numpy(object)
+        for c in np.unique(crop[few]):
+            at = np.flatnonzero(few & (crop == c))
+            ref[at] = calendar_ndvi(str(c), pd.DatetimeIndex(groups["date"].iloc[at]))
+        ref_ndwi[few] = np.nan
+    out = groups.assign(ref=ref, ref_ndwi=ref_ndwi)[PEER_COLUMNS]
+    out.attrs.clear()
+    return out
+
+
+def peer_reference(
+    obs: pd.DataFrame, crops: pd.Series, *, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """``obs`` with ``crop``, ``ref`` (expected NDVI), ``ref_ndwi`` and ``n_peers`` per row.
+
+    ``table``: :func:`peer_table` of these ``obs`` and ``crops`` (e.g. kept from earlier
+    runs, :func:`agririsk.monitoring.cache.peer_table`); default computed here.
+    """
+    row_crop, group, groups = _peer_groups(obs, crops)
+    if table is None:
+        table = _reference_of_groups(obs, group, groups, None)
+    if (
+        len(table) == len(groups)
+        and table["crop"].tolist() == groups["crop"].tolist()
+        and (
+            table["date"].to_numpy("datetime64[D]") == groups["date"].to_numpy("datetime64[D]")
+        ).all()
+    ):
+        pos = group  # the table of these observations: the same groups in the same order
+    else:
+        at = dict(
+            zip(
+                zip(table["crop"].tolist(), table["date"].tolist(), strict=True),
+                range(len(table)),
+                strict=True,
+            )
+        )
+        found = [
+            at.get(k) for k in zip(groups["crop"].tolist(), groups["date"].tolist(), strict=True)
+        ]
+        if any(i is None for i in found):
+            raise ValueError(
+                "peer_reference: the peer table has no row for some crop and date of the "
+                "observations; pass the peer_table of these observations and crops"
+            )
+        pos = np.asarray(found, np.int64)[group]
     o = obs.copy()
-    o["crop"] = o["parcel_id"].map(crops).fillna("other").astype(str)
-    g = o.groupby(["crop", "date"])
-    o["n_peers"] = g["ndvi"].transform("size")
-    o["ref"] = g["ndvi"].transform("quantile", 0.75)  # linear, as np.nanpercentile
-    o["ref_ndwi"] = g["ndwi"].transform("median")
-    few = o["n_peers"] < MIN_PEERS
-    if few.any():
-        for c, idx in o.loc[few].groupby("crop").groups.items():
-            o.loc[idx, "ref"] = calendar_ndvi(str(c), pd.DatetimeIndex(o.loc[idx, "date"]))
-        o.loc[few, "ref_ndwi"] = np.nan
+    o["crop"] = pd.Categorical.from_codes(row_crop, groups.attrs["crops"])
+    o["n_peers"] = table["n_peers"].to_numpy(np.int64)[pos]
+    o["ref"] = table["ref"].to_numpy(float)[pos]
+    o["ref_ndwi"] = table["ref_ndwi"].to_numpy(float)[pos]
     return o
 
 
@@ -287,17 +454,19 @@ def detect_imagery_obs(
     heavy_rain: pd.DataFrame | None = None,
     parcels: Collection[str] | None = None,
     use_kernel: bool | None = None,
+    peers: pd.DataFrame | None = None,
 ) -> list[Condition]:
     """:func:`detect_imagery` on the output of :func:`clear_observations` (computed once per run).
 
     ``use_kernel``: find the parcels with a condition with the numba kernel of
     :mod:`agririsk.monitoring._kernel` (default: when numba is installed), then build
     their conditions in Python; False runs the Python function on every parcel. Both give
-    the same conditions.
+    the same conditions. ``peers``: the :func:`peer_table` of ``obs`` and ``crops`` (kept
+    between runs by :func:`agririsk.monitoring.cache.peer_table`); default computed here.
     """
     if obs.empty:
         return []
-    obs = peer_reference(obs, crops)
+    obs = peer_reference(obs, crops, table=peers)
     amp = obs["ref"] - SOIL_NDVI
     obs["valid"] = amp >= MIN_AMPLITUDE
     obs["f"] = np.where(
@@ -313,18 +482,19 @@ def detect_imagery_obs(
         "valid": obs["valid"].to_numpy(bool),
         "f": obs["f"].to_numpy(float),
     }
-    pids = obs["parcel_id"].to_numpy()
+    # obs is sorted by parcel, date: a parcel's rows are one block (codes, not Arrow strings)
+    codes, uniques = pd.factorize(obs["parcel_id"], sort=False)
     crop_of = obs["crop"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])  # obs is sorted by parcel, date
-    ends = np.r_[starts[1:], len(pids)]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], len(codes)]
     calendar = {c: _calendar_dates(str(c), season) for c in pd.unique(crop_of[starts])}
     as_of64 = np.datetime64(as_of, "D")
-    seg_pid = pids[starts].astype(str)
-    judge = (
-        np.ones(len(starts), bool)
-        if parcels is None
-        else np.isin(seg_pid, np.asarray(list(map(str, parcels)), dtype=str))
-    )
+    seg_pid = np.asarray(uniques, dtype=object)[codes[starts]].astype(str)
+    if parcels is None:
+        judge = np.ones(len(starts), bool)
+    else:  # set lookups: np.isin on 20,000 strings took ~14 ms
+        wanted = set(map(str, parcels))
+        judge = np.fromiter((p in wanted for p in seg_pid.tolist()), bool, len(seg_pid))
     if use_kernel is None:
         use_kernel = HAVE_NUMBA
     if use_kernel:
@@ -332,10 +502,19 @@ def detect_imagery_obs(
         judge &= flags | _grown_candidates(cols, starts, ends, crop_of, calendar)
     rain: dict[str, np.ndarray] = {}
     if heavy_rain is not None and not heavy_rain.empty:
-        hr = heavy_rain[heavy_rain["parcel_id"].astype(str).isin(seg_pid[judge])]
-        rain_day = pd.to_datetime(hr["date"]).to_numpy("datetime64[D]")
-        for pid, idx in hr.groupby("parcel_id").indices.items():
-            rain[str(pid)] = rain_day[idx]
+        # the rows of the judged parcels, by parcel code (~200,000 rows: no isin or groupby
+        # over their strings), each parcel's in the order of heavy_rain
+        code, names = pd.factorize(heavy_rain["parcel_id"].astype(str), sort=False)
+        at = pd.Index(names).get_indexer(seg_pid[judge].tolist())
+        keep = np.zeros(len(names) + 1, bool)  # the last slot: code -1 (no parcel id)
+        keep[at[at >= 0]] = True
+        rows = np.flatnonzero(keep[code])
+        rows = rows[np.argsort(code[rows], kind="stable")]
+        rain_day = pd.to_datetime(heavy_rain["date"]).to_numpy("datetime64[D]")[rows]
+        cut = np.flatnonzero(np.diff(code[rows])) + 1
+        for a, b in zip(np.r_[0, cut], np.r_[cut, len(rows)], strict=True):
+            if b > a:
+                rain[str(names[code[rows[a]]])] = rain_day[a:b]
     for s in np.flatnonzero(judge):
         a, b = starts[s], ends[s]
         pid = str(seg_pid[s])
@@ -400,8 +579,12 @@ def _grown_candidates(
     then, or later, below 0.3 of them; and those below half of their peers after a view
     level with them (``f >= LEVEL_F``: a collapse seen late), or below 0.3 with open
     water after a view at ``f >= 0.6`` (a flood after ripening starts), or below 0.3 with
-    open water while the peers are green (drowned, if a storm came before): a superset;
-    the Python detector decides on them.
+    open water while the peers are green (drowned, if a storm came before), or below half
+    of green peers after a view with open water (flooded young), or below half of them
+    after a green or on-track view with a later view higher by ``REGROWTH_AMP`` of their
+    amplitude (regrowing): a superset; the Python detector decides on them. The kernel's
+    own flags can only be wider than the Python's: the wait of a still-falling canopy
+    (``DRYING_NDVI``) removes conditions, it adds none.
     """
     n = ends - starts
     seg_crop = crop_of[starts]
@@ -430,17 +613,35 @@ def _grown_candidates(
         after = (k > first(since)[s]) if strict else (k >= first(since)[s])
         out[s[after & (k <= green[s])]] = True
     # the collapses the kernel does not know at all: seen late (below half of the peers
-    # after a view level with them) and open water on a green field after ripening starts
+    # after a view level with them), open water on a green field after ripening starts,
+    # and below half of green peers after open water (flooded young, storm checked in Python)
     wet = (cols["ndwi"] - cols["ref_ndwi"] > 0.15) & (cols["ndwi"] > -0.15)
     for since, low in (
         (f >= LEVEL_F, valid & (f < 0.5)),
         (f >= 0.6, cols["valid"] & (f < 0.3) & wet),
+        (wet, valid & (f < 0.5) & (cols["ref"] >= 0.55)),
     ):
         k = pos[low]
         s = seg[k]
         out[s[k > first(since)[s]]] = True
     # and drowned fields, whatever came before (the storm is checked in Python)
     out[np.unique(seg[valid & (f < 0.3) & wet & (cols["ref"] >= 0.55)])] = True
+    # regrowing after a fall: below half of the peers after a green or on-track view, and
+    # a later view of the segment higher by REGROWTH_AMP of the peers' amplitude
+    nd = cols["ndvi"]
+    later_max = (
+        pd.Series(np.r_[nd[1:], -np.inf])
+        .where(np.r_[seg[1:] == seg[:-1], False], -np.inf)
+        .iloc[::-1]
+        .groupby(seg[::-1], sort=False)
+        .cummax()
+        .iloc[::-1]
+        .to_numpy()
+    )
+    grew = valid & (f < 0.5) & (later_max - nd >= REGROWTH_AMP * (cols["ref"] - SOIL_NDVI))
+    k = pos[grew]
+    s = seg[k]
+    out[s[k > first(_on_track(cols, flowering) | (nd >= 0.45) | (f >= 0.6))[s]]] = True
     return out
 
 
@@ -599,6 +800,14 @@ def _previous_index(ok: np.ndarray) -> np.ndarray:
     return np.r_[-1, last[:-1]]
 
 
+def _next_index(ok: np.ndarray) -> np.ndarray:
+    """For each position, the index of the earliest True strictly after it (-1 if none)."""
+    n = len(ok)
+    nxt = np.minimum.accumulate(np.where(ok, np.arange(n), n)[::-1])[::-1]
+    out = np.r_[nxt[1:], n]
+    return np.where(out < n, out, -1)
+
+
 def _storm_before(day: np.ndarray, rain_days: np.ndarray | None, dry: np.ndarray) -> np.ndarray:
     """Views with a storm since the previous clear view (any before the first).
 
@@ -613,6 +822,30 @@ def _storm_before(day: np.ndarray, rain_days: np.ndarray | None, dry: np.ndarray
     for r in np.unique(rain_days):
         if not (dry & (day > r) & (day <= r + _days(FLOOD_WATER_DAYS))).any():
             out |= (prev < r) & (day >= r)
+    return out
+
+
+def _flooded_young(
+    day: np.ndarray, f: np.ndarray, ref: np.ndarray, valid: np.ndarray, flooded: np.ndarray
+) -> np.ndarray:
+    """Views that show a flood seen while the peers were not yet green.
+
+    ``flooded``: views under open water above the peers' after a storm. A flood on a young
+    field (or a paddy at transplanting) shows water while the peers' canopy is not yet
+    comparable (green amplitude < ``MIN_AMPLITUDE`` or ``ref < 0.55``), and leaves the
+    field at 15 % of its own canopy, regrowing to 45 % over the next 40 days
+    (docs/sample-region.md §3): on the first comparable view where the peers are green
+    (``ref >= 0.55``), at most ``GAP_MAX_DAYS`` after the water, it is below half of them
+    (``f < 0.5``). That first green view is flagged; a field sown late has no water, and
+    one that caught up with its peers is not below half of them.
+    """
+    out = np.zeros(len(day), bool)
+    green_peers = valid & (ref >= 0.55)
+    for k in np.flatnonzero(flooded & ~green_peers):
+        later = np.flatnonzero(green_peers[k + 1 :]) + k + 1
+        if len(later):
+            j = int(later[0])
+            out[j] |= bool(day[j] - day[k] <= _days(GAP_MAX_DAYS)) and bool(f[j] < 0.5)
     return out
 
 
@@ -645,6 +878,10 @@ def _parcel_conditions(
     # transplanted late grows): young paddies and fields flooded before they were green
     prev_nd = np.r_[np.inf, nd[:-1]]
     drowned = valid & wet & stormed & (ref >= 0.55) & (f < 0.3) & (nd <= prev_nd + 0.05)
+    # flooded young: under open water after a storm before the peers are green, below half
+    # of them on the first view where they are (docs/monitoring.md, "Floods before green-up")
+    young = _flooded_young(day, f, ref, valid, wet & stormed)
+    drowned |= young
     # no emergence: peers clearly green (on two views >= 10 days apart, or once 10 days
     # after the calendar flowering), the parcel never was (nor was it drowned before)
     peers_green = comparable & (ref >= 0.55)
@@ -731,6 +968,23 @@ def _parcel_conditions(
         & (day - day[kc0] <= _days(ABRUPT_MAX_GAP_DAYS))
         & (nd[kc0] - nd >= 0.35 * amp)
     )
+    # regrowing after a fall (hail seen only after it, clouds before): a field seen green or
+    # growing with its peers is below half of them at their plateau from the calendar
+    # flowering on, and its own NDVI rises by REGROWTH_AMP of their amplitude by the next
+    # view at their plateau (at most ABRUPT_MAX_GAP_DAYS later): hail regrows from 30 % to
+    # 70 % over 25 days; drought, a poor stand or early senescence do not regrow
+    kn = _next_index(valid & plateau)
+    kn0 = np.maximum(kn, 0)
+    regrowing = (
+        valid
+        & plateau
+        & prev_green
+        & (day >= flowering + _days(10))
+        & (f < 0.5)
+        & (kn >= 0)
+        & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))
+        & (nd[kn0] - nd >= REGROWTH_AMP * amp)
+    )
     collapse = (
         (
             valid
@@ -741,6 +995,7 @@ def _parcel_conditions(
         )
         | ripe_flood
         | drowned
+        | regrowing
     )
     if collapse.any():
         i = int(np.argmax(collapse))
@@ -758,7 +1013,18 @@ def _parcel_conditions(
         # next clear view (at most SHALLOW_WAIT_DAYS on): harvest dry-down or damage? the
         # next view tells (stubble, or a canopy that stays low or regrows)
         confirmed = bool((day > d).any()) or as_of > d + _days(SHALLOW_WAIT_DAYS)
-        if water:
+        # a crop failure also waits while the canopy is still falling: the dry-down to a
+        # harvest goes on, hail's canopy stops at 30 % and regrows (a flood named by the
+        # storm does not wait: its canopy follows its own senescence after the peak); named
+        # at the latest at a view more than SHALLOW_WAIT_DAYS after the drop (only a new
+        # view changes this, as :func:`changed_parcels` assumes)
+        later = np.flatnonzero(day > d)
+        settled = (
+            bool((nd[later] > nd[later - 1] - DRYING_NDVI).any())
+            or bool((day[later] > d + _days(SHALLOW_WAIT_DAYS)).any())
+            or (not len(later) and as_of > d + _days(SHALLOW_WAIT_DAYS))
+        )
+        if water or young[i]:
             kind = "flood"
         elif stubble:
             kind = "early_harvest"
@@ -768,7 +1034,7 @@ def _parcel_conditions(
             # deep after a storm (flood canopy ~15 %), or seen late and not regrown as hail
             # regrows; a shallow one waits for the next view (the dry-down of a harvest)
             kind = "flood"
-        elif confirmed:
+        elif settled:
             kind = "crop_failure"
         else:
             return []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from agririsk.imagery import parcel_series
 from agririsk.inputs import Report
@@ -114,3 +116,94 @@ def test_station_weather__cached_read_equals_cold_read(sample_region, tmp_path):
     pd.testing.assert_frame_equal(hit[0], cold[0])
     pd.testing.assert_frame_equal(hit[1], cold[1])
     pd.testing.assert_series_equal(hit[2], cold[2])
+
+
+def _views(days: list[str], n: int = 9, seed: int = 0) -> pd.DataFrame:
+    """Clear views (as :func:`clear_observations` gives them) of ``n`` parcels on ``days``."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"P{i:02d}", pd.Timestamp(d), rng.uniform(0.15, 0.9), rng.uniform(-0.5, 0.3), 1.0)
+        for i in range(n)
+        for d in days
+    ]
+    obs = pd.DataFrame(rows, columns=["parcel_id", "date", "ndvi", "ndwi", "clear_fraction"])
+    obs.loc[obs.index % 7 == 3, "ndwi"] = np.nan  # green band missing on some views
+    return obs.sort_values(["parcel_id", "date"], ignore_index=True)
+
+
+def _full_reference(obs: pd.DataFrame, crops: pd.Series) -> pd.DataFrame:
+    """The peers' reference recomputed over every view, row by row (pandas groupby)."""
+    from agririsk.monitoring.detectors import MIN_PEERS, calendar_ndvi
+
+    o = obs.copy()
+    o["crop"] = o["parcel_id"].map(crops).fillna("other").astype(str)
+    g = o.groupby(["crop", "date"])
+    o["n_peers"] = g["ndvi"].transform("size")
+    o["ref"] = g["ndvi"].transform("quantile", 0.75)
+    o["ref_ndwi"] = g["ndwi"].transform("median")
+    few = o["n_peers"] < MIN_PEERS
+    for c, idx in o.loc[few].groupby("crop").groups.items():
+        o.loc[idx, "ref"] = calendar_ndvi(str(c), pd.DatetimeIndex(o.loc[idx, "date"]))
+    o.loc[few, "ref_ndwi"] = np.nan
+    return o
+
+
+def test_peer_table__kept_reference_equals_a_full_recomputation_after_an_item(tmp_path):
+    """Run by run (a new date, then a late view on an old date), the kept table gives every
+    view the reference of a full recomputation; unchanged groups are taken from the kept
+    file, changed ones recomputed; a damaged file is rebuilt."""
+    from agririsk.monitoring import detectors
+    from agririsk.region import Season
+
+    season = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
+    # five maize parcels, three soybean (fewer than MIN_PEERS: the calendar), one undeclared
+    crops = pd.Series(["maize"] * 5 + ["soybean"] * 3, index=[f"P{i:02d}" for i in range(8)])
+    days = ["2026-06-01", "2026-06-06", "2026-06-11"]
+    ws = tmp_path / "ws"
+
+    def kept(obs: pd.DataFrame) -> pd.DataFrame:
+        return cache.peer_table(obs, crops, ws, "key", season, min_clear=MIN_CLEAR)
+
+    def check(obs: pd.DataFrame) -> pd.DataFrame:
+        table = kept(obs)
+        pd.testing.assert_frame_equal(table, detectors.peer_table(obs, crops))
+        got = detectors.peer_reference(obs, crops, table=table)
+        ref = _full_reference(obs, crops)
+        for col in ("n_peers", "ref", "ref_ndwi"):
+            np.testing.assert_array_equal(got[col].to_numpy(float), ref[col].to_numpy(float))
+        assert got["crop"].astype(str).tolist() == ref["crop"].tolist()
+        return table
+
+    obs = _views(days)
+    first = check(obs[obs["date"] < days[2]].reset_index(drop=True))
+    assert len(first) == 3 * 2  # maize, soybean, other on two dates
+    # the next run adds a date: the kept groups are reused (a marked value stays), the new
+    # date's are computed
+    path = next((ws / "monitor").glob("obs-*")) / "peers.arrow"
+    marked = first.copy()
+    marked.loc[0, "ref"] = 0.5  # maize, June 1: unchanged views keep the kept value
+    import pyarrow as pa
+
+    cache._write_arrow(pa.Table.from_pandas(marked, preserve_index=False), path)
+    table = kept(obs)
+    assert table.loc[0, "ref"] == 0.5
+    assert len(table) == 3 * 3
+    # ... and a view of an old date that changed is recomputed with its group
+    path.unlink()
+    check(obs)
+    late = obs.copy()
+    late.loc[(late["parcel_id"] == "P01") & (late["date"] == days[0]), "ndvi"] = 0.2
+    check(late)
+    # a damaged file is rebuilt
+    path.write_bytes(b"truncated")
+    check(late)
+    assert path.stat().st_size > len(b"truncated")
+
+
+def test_peer_reference__a_table_without_a_crop_and_date_of_the_views_is_refused():
+    from agririsk.monitoring import detectors
+
+    crops = pd.Series(["maize"] * 9, index=[f"P{i:02d}" for i in range(9)])
+    table = detectors.peer_table(_views(["2026-06-01"]), crops)
+    with pytest.raises(ValueError, match="no row for some crop and date"):
+        detectors.peer_reference(_views(["2026-06-01", "2026-06-06"]), crops, table=table)

@@ -421,3 +421,87 @@ def test_detect_imagery__numba_kernel_decides_like_the_python_detector():
         pd.testing.assert_frame_equal(shuffled, obs)
     assert found > 100  # the random fields do raise conditions of several kinds
     assert {c.kind for c in py} >= {"crop_failure", "no_emergence", "early_harvest"}
+
+
+def test_detect_imagery__flooded_before_the_peers_are_green_is_flood_at_their_first_green_view():
+    """A storm (May 28) floods a young maize field: open water above its peers' on May 31,
+    while they are not green yet (their canopy is not comparable), then 15 % of its own
+    canopy regrowing to 45 % (docs/sample-region.md §3). On the peers' first green view
+    (Jun 20, ``ref >= 0.55``) it is below half of them: ``flood``, dated that view. The
+    same field without the storm, and a field with the water and the storm that grows
+    level with its peers afterwards, are no flood."""
+    since = (DATES - pd.Timestamp("2026-05-28")).days.to_numpy(float)
+    rec = np.where(since >= 0, 0.15 + 0.3 * np.clip((since - 10) / 30, 0, 1), 1.0)
+    flooded = 0.15 + rec * (normal() - 0.15)
+    water = np.where((since > 0) & (since <= 10), 0.1, -0.4)
+    storm = pd.DataFrame(
+        {"parcel_id": ["F"], "date": [pd.Timestamp("2026-05-28")], "precip_mm": [62.0]}
+    )
+    crops = pd.Series("maize", index=[*peers(), "F"])
+    s = series({**peers(), "F": flooded}, ndwi={"F": water})
+    # the water alone names nothing yet: the peers are not green
+    assert _both_paths(s, crops, dt.date(2026, 6, 12), heavy_rain=storm) == []
+    (c,) = _both_paths(s, crops, dt.date(2026, 6, 22), heavy_rain=storm)
+    assert (c.kind, c.onset, c.severity) == ("flood", dt.date(2026, 6, 20), "high")
+    assert c.evidence["canopy_fraction"] < 0.5
+    # still open a month later: the flood canopy stays below 45 % of its own
+    assert kinds(_both_paths(s, crops, dt.date(2026, 7, 22), heavy_rain=storm)) == {("F", "flood")}
+    # without the storm the water and the lag do not make a flood
+    no_storm = kinds(_both_paths(s, crops, dt.date(2026, 7, 22)))
+    assert ("F", "flood") not in no_storm
+    # a puddle after the storm on a field that then grows with its peers: nothing
+    level = series({**peers(), "F": normal() + 0.005}, ndwi={"F": water})
+    assert _both_paths(level, crops, dt.date(2026, 7, 22), heavy_rain=storm) == []
+
+
+def test_detect_imagery__late_sown_field_without_water_after_a_storm_is_no_flood():
+    """A maize field sown 20 days late is below half of its peers on their first green view
+    (Jun 20) after the same storm, but showed no open water: no flood (nor any damage)."""
+    late = np.r_[0.15, 0.15, normal()[:-2]]  # the calendar curve 20 days later
+    storm = pd.DataFrame(
+        {"parcel_id": ["L"], "date": [pd.Timestamp("2026-05-28")], "precip_mm": [62.0]}
+    )
+    crops = pd.Series("maize", index=[*peers(), "L"])
+    s = series({**peers(), "L": late})
+    got = kinds(_both_paths(s, crops, dt.date(2026, 7, 22), heavy_rain=storm))
+    assert not got & {("L", k) for k in ("flood", "crop_failure", "early_harvest")}
+
+
+def test_detect_imagery__regrowing_after_a_fall_seen_only_after_it_is_crop_failure():
+    """Clouds from Jun 20 to Jul 10; hail on Jul 12. The field, last seen on track with its
+    peers (Jun 10), is at ~43 % of them on Jul 20 and has regrown its own NDVI by 0.1 of
+    their amplitude on Jul 30 (hail regrows 30 % -> 70 % over 25 days): a crop failure,
+    dated Jul 20. A field as low that does not regrow (a poor stand, drought) is not."""
+    cloudy = set(DATES[(DATES > "2026-06-10") & (DATES < "2026-07-20")])
+    since = (DATES - pd.Timestamp("2026-07-12")).days.to_numpy(float)
+    share = np.where(since >= 0, 0.3 + 0.4 * np.clip(since / 25, 0, 1), 1.0)
+    hail = 0.15 + share * (normal() - 0.15)
+    crops = pd.Series("maize", index=[*peers(), "H"])
+    s = series({**peers(), "H": hail}, cloudy=cloudy)
+    assert _both_paths(s, crops, dt.date(2026, 7, 25)) == []
+    (c,) = _both_paths(s, crops, dt.date(2026, 7, 31))
+    assert (c.kind, c.onset) == ("crop_failure", dt.date(2026, 7, 20))
+    assert c.evidence["canopy_fraction"] < 0.5
+    stand = np.where(since >= 0, 0.15 + 0.43 * (normal() - 0.15), normal())
+    flat = series({**peers(), "H": stand}, cloudy=cloudy)
+    got = kinds(_both_paths(flat, crops, dt.date(2026, 8, 20)))
+    assert not got & {("H", k) for k in ("crop_failure", "flood", "early_harvest")}
+
+
+def test_detect_imagery__a_canopy_still_falling_waits_for_stubble_not_crop_failure():
+    """A green field drops to ~42 % of its peers (Jul 30), is lower again on Aug 9 (the
+    dry-down goes on) and at stubble on Aug 19: no crop failure on Aug 9, an early harvest
+    on Aug 19. Hail's canopy, which stops and regrows, is named on the next view."""
+    curve = normal().copy()
+    curve[DATES == "2026-07-30"] = 0.45
+    curve[DATES == "2026-08-09"] = 0.33
+    curve[DATES >= "2026-08-19"] = 0.20
+    crops = pd.Series("maize", index=[*peers(), "E"])
+    s = series({**peers(), "E": curve})
+    assert _both_paths(s, crops, dt.date(2026, 8, 10)) == []
+    assert kinds(_both_paths(s, crops, dt.date(2026, 8, 20))) == {("E", "early_harvest")}
+    hail = normal().copy()
+    hail[DATES == "2026-07-30"] = 0.45
+    hail[DATES == "2026-08-09"] = 0.50
+    h = series({**peers(), "E": hail})
+    assert kinds(_both_paths(h, crops, dt.date(2026, 8, 10))) == {("E", "crop_failure")}

@@ -171,16 +171,14 @@ def test_detect_weather__verdicts_spread_equal_the_per_parcel_station_conditions
                 ref.append(
                     Condition(pid, kind, sev, last.date(), onset.date(), dict(ev, station_id=sid))
                 )
-        got = detect_weather(
+        verdicts = weather_verdicts(
             daily, stations, parcel_station, crops, season, as_of, not_water_limited=irrigated
         )
+        got = detect_weather(verdicts, parcel_station.index)
         key = [(c.parcel_id, c.kind, c.severity, c.observed, c.onset, c.evidence) for c in got]
         assert key == [
             (c.parcel_id, c.kind, c.severity, c.observed, c.onset, c.evidence) for c in ref
         ]
-        verdicts = weather_verdicts(
-            daily, stations, parcel_station, crops, season, as_of, not_water_limited=irrigated
-        )
         assert sum(len(v.parcels) for v in verdicts) == len(ref)
         assert len(verdicts) <= len(sids) * 6 * 3  # one per group and kind, not per parcel
         kinds |= {c.kind for c in ref}
