@@ -263,7 +263,15 @@ def monitor_region(
             predictions, checked = crop_predictions, None
             if predictions is None and crop_check:
                 predictions, checked = _crop_check(
-                    con, items, parcels, crops, workspace, season, as_of, report, workers,
+                    con,
+                    items,
+                    parcels,
+                    crops,
+                    workspace,
+                    season,
+                    as_of,
+                    report,
+                    workers,
                     past_items=all_items,
                 )
             conditions += crop_mismatch_conditions(predictions, crops, as_of)
