@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +68,8 @@ MIN_PEERS = 5
 Z_SD_FLOOR = 0.1
 #: Dates used for the cropped fraction must show at least this share of the parcel.
 CROPPED_MIN_CLEAR = 0.8
+#: Parcels processed together for the season means (temporaries of a few MB).
+_BLOCK = 2048
 
 
 def vegetation_condition(smoothed: xr.Dataset, *, min_seasons: int = 3) -> xr.DataArray:
@@ -90,19 +93,24 @@ def vegetation_condition(smoothed: xr.Dataset, *, min_seasons: int = 3) -> xr.Da
     \\min_{s'} v_{s',t})`, the extremes over all seasons of the field's record on the same
     day of season (Kogan 1995, with day of season for week of year).
     """
-    v = smoothed["smoothed"].to_numpy().astype(float)
+    out = _vci(smoothed["smoothed"].to_numpy().astype(float), min_seasons)
+    return xr.DataArray(
+        out, coords=smoothed["smoothed"].coords, dims=smoothed["smoothed"].dims, name="vci"
+    )
+
+
+def _vci(v: FloatArray, min_seasons: int) -> FloatArray:
+    """VCI of a (season, parcel, day) array (see :func:`vegetation_condition`)."""
     finite = np.isfinite(v)
     count = finite.sum(axis=0)
     lo = np.where(finite, v, np.inf).min(axis=0)
     hi = np.where(finite, v, -np.inf).max(axis=0)
     rng = hi - lo
     with np.errstate(all="ignore"):
-        out = np.where(
+        out: FloatArray = np.where(
             (count >= min_seasons) & (rng >= MIN_VCI_RANGE) & finite, (v - lo) / rng, np.nan
         )
-    return xr.DataArray(
-        out, coords=smoothed["smoothed"].coords, dims=smoothed["smoothed"].dims, name="vci"
-    )
+    return out
 
 
 def _peer_groups(smoothed: xr.Dataset, crops: pd.Series | None) -> npt.NDArray[np.object_]:
@@ -111,6 +119,51 @@ def _peer_groups(smoothed: xr.Dataset, crops: pd.Series | None) -> npt.NDArray[n
     pids = np.tile(smoothed["parcel_id"].to_numpy().astype(str), n_s)
     starts = np.repeat(pd.to_datetime(smoothed["season"].to_numpy()), n_p)
     return crop_names(pids, starts, crops).reshape(n_s, n_p)
+
+
+def _nanmedian_days(
+    v: npt.NDArray[np.floating[Any]],
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Median over the fields (axis 0) of a (field, day) array, ignoring NaN.
+
+    Returns the median of each day (NaN where no field has a value) and the number of
+    fields with a value. The same values as :func:`numpy.nanmedian` (the mean of the two
+    middle order statistics, in float64 whatever the input's precision), from one
+    :func:`numpy.partition` per distinct count of values (NaN sorts last) on the
+    day-major copy, instead of one call per day.
+    """
+    vt = np.ascontiguousarray(v.T)
+    n = np.count_nonzero(np.isfinite(vt), axis=1)
+    med = np.full(vt.shape[0], np.nan)
+    for c in np.unique(n[n > 0]):
+        days = np.flatnonzero(n == c)
+        lo, hi = (int(c) - 1) // 2, int(c) // 2
+        part = np.partition(vt[days], [lo, hi] if hi > lo else lo, axis=1)
+        med[days] = (part[:, lo].astype(float) + part[:, hi].astype(float)) / 2
+    return med, n
+
+
+def _peer_reference(
+    v: npt.NDArray[np.floating[Any]], groups: npt.NDArray[np.object_], min_peers: int
+) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """Per-day peer median of one season's (parcel, day) curves.
+
+    Returns each parcel's group code and the (group, day) reference: the median of the
+    group's fields, or of all fields on days when fewer than ``min_peers`` of the group
+    have a value (see :func:`peer_anomaly`).
+    """
+    names, codes = np.unique(groups, return_inverse=True)
+    ref = np.empty((len(names), v.shape[1]))
+    few = np.zeros(ref.shape, dtype=bool)
+    for g in range(len(names)):
+        ref[g], n = _nanmedian_days(v[codes == g])
+        few[g] = n < min_peers
+    days = few.any(axis=0)
+    if days.any():  # the median of all fields, only on the days some group needs it
+        overall = np.full(v.shape[1], np.nan)
+        overall[days] = _nanmedian_days(v[:, days])[0]
+        ref = np.where(few, overall, ref)
+    return codes.reshape(-1), ref
 
 
 def peer_anomaly(
@@ -137,15 +190,8 @@ def peer_anomaly(
     groups = _peer_groups(smoothed, crops)
     out = np.full(v.shape, np.nan)
     for k in range(v.shape[0]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN days
-            overall = np.nanmedian(v[k], axis=0)
-            for crop in np.unique(groups[k]):
-                sel = groups[k] == crop
-                med = np.nanmedian(v[k, sel], axis=0)
-                n = np.isfinite(v[k, sel]).sum(axis=0)
-                ref = np.where(n >= min_peers, med, overall)
-                out[k, sel] = v[k, sel] - ref
+        codes, ref = _peer_reference(v[k], groups[k], min_peers)
+        out[k] = v[k] - ref[codes]
     return xr.DataArray(
         out, coords=smoothed["smoothed"].coords, dims=smoothed["smoothed"].dims, name="peer_anomaly"
     )
@@ -191,20 +237,47 @@ def cropped_fraction(
     return pd.concat(frames, ignore_index=True)[cols]
 
 
-def _window_mean(arr: FloatArray, smoothed: xr.Dataset) -> FloatArray:
-    """Mean over the season window (without margins) of a (season, parcel, day) array."""
-    margin = int(smoothed.attrs.get("margin_days", 0))
-    starts = pd.to_datetime(smoothed["season"].to_numpy())
-    ends = pd.to_datetime(smoothed["season_end"].to_numpy())
+def _window_mean(arr: FloatArray, margin: int, lengths: list[int]) -> FloatArray:
+    """Mean over the season window (without margins) of a (season, parcel, day) array.
+
+    ``lengths`` are the seasons' window lengths (days), each window starting on day
+    ``margin``.
+    """
     days = np.arange(arr.shape[2])
     out = np.full(arr.shape[:2], np.nan)
     for k in range(arr.shape[0]):
-        n_days = (ends[k] - starts[k]).days + 1
-        sel = (days >= margin) & (days < margin + n_days)
+        sel = (days >= margin) & (days < margin + lengths[k])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out[k] = np.nanmean(arr[k][:, sel], axis=1)
     return out
+
+
+def _season_means(
+    smoothed: xr.Dataset, groups: npt.NDArray[np.object_], min_peers: int
+) -> tuple[FloatArray, FloatArray]:
+    """Season-window means of the daily VCI and peer anomaly, (season, parcel) each.
+
+    The same values as :func:`_window_mean` of :func:`vegetation_condition` and
+    :func:`peer_anomaly`, computed by blocks of parcels so that the (season, parcel,
+    day) temporaries stay small (they are reused instead of mapped afresh).
+    """
+    v32 = smoothed["smoothed"].to_numpy()
+    n_s, n_p = v32.shape[:2]
+    margin = int(smoothed.attrs.get("margin_days", 0))
+    starts = pd.to_datetime(smoothed["season"].to_numpy())
+    ends = pd.to_datetime(smoothed["season_end"].to_numpy())
+    lengths = [int((e - b).days) + 1 for b, e in zip(starts, ends, strict=True)]
+    refs = [_peer_reference(v32[k], groups[k], min_peers) for k in range(n_s)]
+    vci = np.full((n_s, n_p), np.nan)
+    anom = np.full((n_s, n_p), np.nan)
+    for lo in range(0, n_p, _BLOCK):
+        c = slice(lo, lo + _BLOCK)
+        v = v32[:, c].astype(float)
+        vci[:, c] = _window_mean(_vci(v, 3), margin, lengths)
+        a = np.stack([v[k] - ref[codes[c]] for k, (codes, ref) in enumerate(refs)])
+        anom[:, c] = _window_mean(a, margin, lengths)
+    return vci, anom
 
 
 def _percentile_in_groups(values: pd.Series, keys: list[pd.Series], min_peers: int) -> pd.Series:
@@ -252,9 +325,8 @@ def health_indicators(
     Kogan (1995) Adv. Space Res. 15(11), 91 (VCI).
     """
     n_s, n_p = smoothed.sizes["season"], smoothed.sizes["parcel_id"]
-    vci = _window_mean(vegetation_condition(smoothed).to_numpy(), smoothed)
-    anom = _window_mean(peer_anomaly(smoothed, crops, min_peers=min_peers).to_numpy(), smoothed)
     groups = _peer_groups(smoothed, crops)
+    vci, anom = _season_means(smoothed, groups, min_peers)
     out = pd.DataFrame(
         {
             "parcel_id": np.tile(smoothed["parcel_id"].to_numpy().astype(str), n_s),
@@ -300,7 +372,8 @@ def health_indicators(
     else:
         out["cropped_fraction"] = np.nan
     if area_ha is not None:
-        area = area_ha.rename(index=str).reindex(out["parcel_id"]).to_numpy(dtype=float)
+        area_s = pd.Series(area_ha.to_numpy(), index=area_ha.index.astype(str))
+        area = area_s.reindex(out["parcel_id"]).to_numpy(dtype=float)
         out["measured_area_ha"] = out["cropped_fraction"] * area
     else:
         out["measured_area_ha"] = np.nan

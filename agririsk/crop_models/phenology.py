@@ -2,7 +2,9 @@
 
 All metrics are read from the daily curve of :func:`agririsk.crop_models.smoothing.
 smooth_series` by threshold crossings relative to the season's amplitude, the approach of
-TIMESAT (Jönsson & Eklundh 2004), vectorised over every parcel-season at once.
+TIMESAT (Jönsson & Eklundh 2004), vectorised over blocks of parcel-seasons (row by row
+metrics; the harvest step and the observation gaps are read from the clear observations
+only).
 
 With ``v`` the smoothed curve, ``t_p`` the day of its maximum inside the season window,
 ``b_0 = min_{t <= t_p} v`` (pre-season base, bare soil), ``b_1 = min_{t >= t_p} v``
@@ -43,6 +45,7 @@ Environment 84, 471-475.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -85,6 +88,9 @@ GREENUP_FRACTION = 0.2
 MIDGREENUP_FRACTION = 0.5
 SENESCENCE_FRACTION = 0.5
 HARVEST_FRACTION = 0.1
+#: Parcel-seasons processed together: the (rows x days) temporaries of one block stay
+#: a few MB, so the allocator reuses them instead of mapping fresh pages for each.
+_ROWS = 4096
 
 DATE_COLUMNS = (
     "greenup_date",
@@ -200,35 +206,49 @@ def step_bracket(
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     use: npt.NDArray[np.bool_] = np.asarray(good, dtype=bool) & np.isfinite(y)
-    n, t = y.shape
-    grid = np.arange(t)
-    rows = np.arange(n)[:, None]
+    n = y.shape[0]
     a = np.asarray(after, dtype=float)
-    thr = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))[:, None]
-    # index of the next good observation after each day (t when none)
-    pos = np.where(use, grid, t)
-    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
-    nxt = np.concatenate([nxt[:, 1:], np.full((n, 1), t)], axis=1)
-    y_next = np.where(nxt < t, y[rows, np.minimum(nxt, t - 1)], -np.inf)
-    below = use & (y < thr) & (y_next < thr)
-    below &= grid > np.where(np.isfinite(a), a, np.inf)[:, None]
-    found = below.any(axis=1)
-    d1 = np.argmax(below, axis=1)
-    prev = use & (grid < d1[:, None])
-    found &= prev.any(axis=1)
-    d0 = t - 1 - np.argmax(prev[:, ::-1], axis=1)
-    day = np.where(found, (d0 + d1) / 2.0, np.nan)
-    gap = np.where(found, (d1 - d0).astype(float), np.nan)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=float), (n,))
+    # the good observations only, sorted by row then day: the next one in the same row is
+    # the next element
+    row, col = np.nonzero(use)
+    yv = y[row, col]
+    same_next = np.append(row[1:] == row[:-1], False)
+    y_next = np.where(same_next, np.append(yv[1:], -np.inf), -np.inf)
+    t_r = thr[row]
+    after_r = np.where(np.isfinite(a), a, np.inf)[row]
+    below = np.flatnonzero((yv < t_r) & (y_next < t_r) & (col > after_r))
+    first = below[np.append(True, row[below[1:]] != row[below[:-1]])] if len(below) else below
+    first = first[first > 0]
+    first = first[row[first - 1] == row[first]]  # an observation before the drop
+    day = np.full(n, np.nan)
+    gap = np.full(n, np.nan)
+    r = row[first]
+    d0, d1 = col[first - 1], col[first]
+    day[r] = (d0 + d1) / 2.0
+    gap[r] = (d1 - d0).astype(float)
     return day, gap
 
 
 def _gap_at(obs: npt.NDArray[np.bool_], day: FloatArray) -> FloatArray:
     """Length (days) of the interval between the clear observations around ``day``."""
     n, t = obs.shape
-    grid = np.arange(t)
-    d = np.where(np.isfinite(day), day, 0.0)[:, None]
-    prev = np.where(obs & (grid <= d), grid, -10 * t).max(axis=1)
-    nxt = np.where(obs & (grid >= d), grid, 10 * t).min(axis=1)
+    row, col = np.nonzero(obs)
+    stride = t + 2  # keys row * stride + day + 1 sort by row, then day in [-1, t]
+    key = row * stride + col + 1
+    rows = np.arange(n)
+    d = np.where(np.isfinite(day), day, 0.0)
+    # observation days are whole: <= d is <= floor(d), >= d is >= ceil(d)
+    lo = np.clip(np.floor(d), -1, t).astype(np.int64)
+    hi = np.clip(np.ceil(d), -1, t).astype(np.int64)
+    i = np.searchsorted(key, rows * stride + lo + 1, side="right") - 1
+    j = np.searchsorted(key, rows * stride + hi + 1, side="left")
+    i_ok = i >= 0
+    i_ok[i_ok] = row[i[i_ok]] == rows[i_ok]
+    j_ok = j < len(key)
+    j_ok[j_ok] = row[j[j_ok]] == rows[j_ok]
+    prev = np.where(i_ok, col[np.where(i_ok, i, 0)] if len(col) else 0, -10 * t)
+    nxt = np.where(j_ok, col[np.where(j_ok, j, 0)] if len(col) else 0, 10 * t)
     gap = (nxt - prev).astype(float)
     return np.where(np.isfinite(day), gap, np.nan)
 
@@ -265,6 +285,62 @@ def _crop_lags(names: npt.NDArray[np.object_]) -> FloatArray:
         p = crop_params(str(c))
         lag[c] = 0.5 * (p.days_to_peak - p.emergence_days)
     return pd.Series(names).map(lag).to_numpy(dtype=float)
+
+
+def _curve_metrics(
+    z: FloatArray,
+    obs: npt.NDArray[np.bool_],
+    y: npt.ArrayLike,
+    margin: int,
+    season_end_day: FloatArray,
+) -> dict[str, npt.NDArray[Any]]:
+    """Peak, bases, crossings, harvest, integral and gaps of a block of daily curves.
+
+    ``z`` (n, T) smoothed curves, ``obs`` (n, T) clear observations, ``y`` (n, T) the
+    observations, ``margin`` the first day and ``season_end_day`` (n,) the day after the
+    last day of each row's season window. Every result is row by row (see
+    :func:`phenology`), so blocks of rows give the same values as the whole.
+    """
+    n, t = z.shape
+    grid = np.arange(t)
+    fin = np.isfinite(z)
+    n_obs = obs.sum(axis=1)
+    in_season = (grid >= margin) & (grid < season_end_day[:, None])
+    zs = np.where(in_season & fin, z, -np.inf)
+    has_values = np.isfinite(zs).any(axis=1)
+    peak_day = np.argmax(zs, axis=1).astype(float)
+    peak = np.where(has_values, zs[np.arange(n), peak_day.astype(int)], np.nan)
+    base0 = np.min(z, axis=1, initial=np.inf, where=fin & (grid <= peak_day[:, None]))
+    base1 = np.min(z, axis=1, initial=np.inf, where=fin & (grid >= peak_day[:, None]))
+    base0 = np.where(np.isfinite(base0) & has_values, base0, np.nan)
+    base1 = np.where(np.isfinite(base1) & has_values, base1, np.nan)
+    amp0, amp1 = peak - base0, peak - base1
+
+    greenup = crossing(z, base0 + GREENUP_FRACTION * amp0, before=peak_day, upward=True)
+    mid = crossing(z, base0 + MIDGREENUP_FRACTION * amp0, before=peak_day, upward=True)
+    sen = crossing(z, base1 + SENESCENCE_FRACTION * amp1, after=peak_day, upward=False)
+    harvest, harvest_gap = step_bracket(y, obs, base1 + HARVEST_FRACTION * amp1, after=sen)
+
+    end = np.where(np.isfinite(harvest), harvest, t - 1)
+    start = np.where(np.isfinite(greenup), greenup, 0)
+    span = (grid >= np.floor(start)[:, None]) & (grid <= np.ceil(end)[:, None])
+    area = np.where(span & fin, np.maximum(z - base0[:, None], 0.0), 0.0).sum(axis=1)
+    return {
+        "n_obs": n_obs,
+        "has_values": has_values,
+        "peak_day": peak_day,
+        "peak": peak,
+        "base0": base0,
+        "amp0": amp0,
+        "greenup": greenup,
+        "mid": mid,
+        "sen": sen,
+        "harvest": harvest,
+        "harvest_gap": harvest_gap,
+        "area": area,
+        "greenup_gap": _gap_at(obs, mid),
+        "peak_gap": _gap_at(obs, peak_day),
+    }
 
 
 def phenology(
@@ -308,11 +384,8 @@ def phenology(
     Jönsson & Eklundh (2004) Comput. Geosci. 30, 833 (threshold crossings of the
     seasonal amplitude); Zhang et al. (2003) RSE 84, 471.
     """
-    z3 = smoothed["smoothed"].to_numpy().astype(float)
-    w3 = smoothed["weight"].to_numpy()
+    z3 = smoothed["smoothed"].to_numpy()
     n_s, n_p, t = z3.shape
-    z = z3.reshape(n_s * n_p, t)
-    obs = (w3 > 0).reshape(n_s * n_p, t)
     n = n_s * n_p
     margin = int(smoothed.attrs.get("margin_days", 0))
     starts = pd.to_datetime(smoothed["season"].to_numpy())
@@ -321,44 +394,35 @@ def phenology(
     season_len = np.asarray((ends - starts).days, dtype=float) + 1
     row_season = np.repeat(np.arange(n_s), n_p)
     pids = np.tile(smoothed["parcel_id"].to_numpy().astype(str), n_s)
-    grid = np.arange(t)
 
-    n_obs = obs.sum(axis=1)
-    in_season = (grid >= margin) & (grid < (margin + season_len[row_season])[:, None])
-    zs = np.where(in_season & np.isfinite(z), z, -np.inf)
-    has_values = np.isfinite(zs).any(axis=1)
-    peak_day = np.argmax(zs, axis=1).astype(float)
-    peak = np.where(has_values, zs[np.arange(n), peak_day.astype(int)], np.nan)
-    before = np.isfinite(z) & (grid <= peak_day[:, None])
-    after = np.isfinite(z) & (grid >= peak_day[:, None])
-    base0 = np.where(before, z, np.inf).min(axis=1)
-    base1 = np.where(after, z, np.inf).min(axis=1)
-    base0 = np.where(np.isfinite(base0) & has_values, base0, np.nan)
-    base1 = np.where(np.isfinite(base1) & has_values, base1, np.nan)
-    amp0, amp1 = peak - base0, peak - base1
-
-    greenup = crossing(z, base0 + GREENUP_FRACTION * amp0, before=peak_day, upward=True)
-    mid = crossing(z, base0 + MIDGREENUP_FRACTION * amp0, before=peak_day, upward=True)
-    sen = crossing(z, base1 + SENESCENCE_FRACTION * amp1, after=peak_day, upward=False)
-    harvest, harvest_gap = step_bracket(
-        smoothed["observed"].to_numpy().reshape(n, t),
-        obs,
-        base1 + HARVEST_FRACTION * amp1,
-        after=sen,
-    )
+    z_rows = z3.reshape(n, t)
+    w_rows = smoothed["weight"].to_numpy().reshape(n, t)
+    y_rows = smoothed["observed"].to_numpy().reshape(n, t)
+    season_end_day = margin + season_len[row_season]
+    m: dict[str, npt.NDArray[Any]] = {}
+    for lo in range(0, n, _ROWS):  # row blocks: the temporaries stay small and reused
+        c = slice(lo, lo + _ROWS)
+        part = _curve_metrics(
+            z_rows[c].astype(float), w_rows[c] > 0, y_rows[c], margin, season_end_day[c]
+        )
+        for key, v in part.items():
+            m.setdefault(key, np.empty(n, dtype=v.dtype))[c] = v
+    if n == 0:
+        m = _curve_metrics(
+            np.empty((0, t)), np.empty((0, t), bool), np.empty((0, t)), margin, np.empty(0)
+        )
+    n_obs, has_values, peak_day, peak = m["n_obs"], m["has_values"], m["peak_day"], m["peak"]
+    base0, amp0 = m["base0"], m["amp0"]
+    greenup, mid, sen, harvest = m["greenup"], m["mid"], m["sen"], m["harvest"]
+    area = m["area"]
     emergence = mid - _crop_lags(crop_names(pids, starts[row_season], crops))
-
-    end = np.where(np.isfinite(harvest), harvest, t - 1)
-    start = np.where(np.isfinite(greenup), greenup, 0)
-    span = (grid >= np.floor(start)[:, None]) & (grid <= np.ceil(end)[:, None])
-    area = np.where(span & np.isfinite(z), np.maximum(z - base0[:, None], 0.0), 0.0).sum(axis=1)
 
     enough = (n_obs >= min_obs) & has_values
     cycle = enough & (amp0 >= min_amplitude)
     gaps = {
-        "greenup_gap_days": _gap_at(obs, mid),
-        "peak_gap_days": _gap_at(obs, peak_day),
-        "harvest_gap_days": harvest_gap,
+        "greenup_gap_days": m["greenup_gap"],
+        "peak_gap_days": m["peak_gap"],
+        "harvest_gap_days": m["harvest_gap"],
     }
     gap_bad = np.zeros(n, dtype=bool)
     for key in ("greenup_gap_days", "peak_gap_days"):

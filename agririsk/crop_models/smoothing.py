@@ -17,7 +17,10 @@ in Chen et al. (2004) and TIMESAT (Jönsson & Eklundh 2004).
 
 Every parcel of a season shares the daily grid and the penalty, so the pentadiagonal
 systems of many parcels are factorised together by a banded Cholesky whose loop over the
-days is vectorised over parcels: the cost is linear in parcels and days.
+days is vectorised over parcels: the cost is linear in parcels and days. The arrays stay
+in the solver's day-major layout through the robustness iterations, and the residual
+medians and weights are computed on the observations only (some 20 a season, against
+the window's 224 days), which gives the same floats as the dense formulation.
 
 References
 ----------
@@ -114,14 +117,14 @@ def _solve_spd_band2(a0: FloatArray, a1: FloatArray, a2: FloatArray, b: FloatArr
 
     ``a0`` (T, n) is the diagonal of each system (column k is system k); ``a1`` (T,) and
     ``a2`` (T,) are the first and second sub-diagonals, shared by all systems
-    (``a1[j] = A[j + 1, j]``; trailing entries unused); ``b`` (T, n) the right-hand sides.
-    Banded Cholesky ``A = L L'``, then two substitutions: a loop over T whose steps are
-    vectorised over the n systems.
+    (``a1[j] = A[j + 1, j]``; trailing entries unused); ``b`` (T, n) the right-hand sides,
+    overwritten by the solution (which is returned). Banded Cholesky ``A = L L'``, then
+    two substitutions: a loop over T whose steps are vectorised over the n systems.
     """
     t = a0.shape[0]
     inv = np.empty_like(a0)  # 1 / L[j, j]
-    l1 = np.zeros_like(a0)  # L[j + 1, j]
-    l2 = np.zeros_like(a0)  # L[j + 2, j]
+    l1 = np.empty_like(a0)  # L[j + 1, j] (row t - 1 unused)
+    l2 = np.empty_like(a0)  # L[j + 2, j] (rows t - 2, t - 1 unused)
     d = np.empty(a0.shape[1])
     tmp = np.empty(a0.shape[1])
     for j in range(t):
@@ -143,7 +146,7 @@ def _solve_spd_band2(a0: FloatArray, a1: FloatArray, a2: FloatArray, b: FloatArr
                 np.multiply(inv[j], a1[j], out=l1[j])
         if j + 2 < t:
             np.multiply(inv[j], a2[j], out=l2[j])
-    y = b.copy()
+    y = b
     for j in range(t):
         if j >= 1:
             np.multiply(l1[j - 1], y[j - 1], out=tmp)
@@ -161,6 +164,33 @@ def _solve_spd_band2(a0: FloatArray, a1: FloatArray, a2: FloatArray, b: FloatArr
             y[j] -= tmp
         y[j] *= inv[j]
     return y
+
+
+def _whittaker2_t(wt: FloatArray, yt: FloatArray, lam: float) -> FloatArray:
+    """Second-order Whittaker fit of many series in day-major layout.
+
+    ``wt`` (T, n) weights (finite, >= 0; the caller guarantees it) and ``yt`` (T, n)
+    values (finite; anything where the weight is 0), both C-contiguous, T > 2. Returns
+    the (T, n) fits, NaN in the columns with 2 or fewer positive weights. The same
+    arithmetic, element by element, as :func:`whittaker`, which calls it.
+    """
+    t = wt.shape[0]
+    ok = np.count_nonzero(wt > 0, axis=0) > 2
+    if t <= 2:
+        return np.where(ok, yt, np.nan)
+    bands = _penalty_bands(t, 2)
+    a0 = lam * bands[0][:, None] + wt
+    a1 = np.zeros(t)
+    a1[:-1] = lam * bands[1]
+    a2 = np.zeros(t)
+    a2[:-2] = lam * bands[2]
+    rhs = wt * yt
+    # every column is solved on its own: a singular one (too few weights) spoils only
+    # itself, and is set to NaN
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        z = _solve_spd_band2(a0, a1, a2, rhs)
+    z[:, ~ok] = np.nan
+    return z
 
 
 def whittaker(
@@ -212,13 +242,7 @@ def whittaker(
     rows = np.flatnonzero(ok)
     if d == 2:
         wt = np.ascontiguousarray(w[rows].T)  # (T, n): each step reads contiguous rows
-        a0 = lam * bands[0][:, None] + wt
-        a1 = np.zeros(t)
-        a1[:-1] = lam * bands[1]
-        a2 = np.zeros(t)
-        a2[:-2] = lam * bands[2]
-        rhs = wt * np.ascontiguousarray(yz[rows].T)
-        out[rows] = _solve_spd_band2(a0, a1, a2, rhs).T
+        out[rows] = _whittaker2_t(wt, np.ascontiguousarray(yz[rows].T), lam).T
         return out
     per = max(1, _CHUNK // t)
     for lo in range(0, len(rows), per):
@@ -242,28 +266,56 @@ def _bisquare_low(r: FloatArray, scale: FloatArray, c: float) -> FloatArray:
     return np.where(r >= 0, 1.0, wt)
 
 
-def _robust_fit(
-    y: FloatArray, w0: FloatArray, lam: float, n_iter: int, c: float
+def _robust_fit_obs(
+    col: npt.NDArray[np.intp],
+    day: npt.NDArray[np.intp],
+    y_obs: FloatArray,
+    w0_obs: FloatArray,
+    n: int,
+    t: int,
+    lam: float,
+    n_iter: int,
+    c: float,
 ) -> tuple[FloatArray, FloatArray]:
-    """Upper-envelope Whittaker fit: the smoothed curve and the final weights."""
-    w = w0.copy()
-    z = whittaker(y, w, lam)
-    obs = w0 > 0
-    n_obs = obs.sum(axis=1)
-    k = max(int(n_obs.max()), 1) if len(n_obs) else 1
-    idx = np.argsort(~obs, axis=1, kind="stable")[:, :k]  # observed days first
-    rows = np.arange(len(y))
+    """Upper-envelope Whittaker fit of ``n`` series from their observations only.
+
+    The observations are given as ``(col, day)`` (series and day, sorted by series then
+    day, one per pair) with values ``y_obs`` and prior weights ``w0_obs`` (> 0). Returns
+    the (T, n) day-major fitted curves and the final weight of each observation. The
+    residual medians and bisquare weights are computed on the observations alone, the
+    fits in the day-major layout of the banded solver, so no (n, T) array is sorted or
+    transposed; the arithmetic is element by element that of the dense formulation.
+    """
+    f = day * n + col  # flat index into the (T, n) layout
+    y_flat = np.zeros(t * n)
+    y_flat[f] = y_obs
+    yt = y_flat.reshape(t, n)
+    wt = np.zeros(t * n)
+    wt[f] = w0_obs
+    z = _whittaker2_t(wt.reshape(t, n), yt, lam)
+    w_obs = w0_obs
+    if n_iter <= 0 or n == 0:
+        return z, w_obs
+    n_obs = np.bincount(col, minlength=n)
+    k = max(int(n_obs.max()), 1)
+    first = np.cumsum(n_obs) - n_obs
+    slot = np.arange(len(col)) - first[col]
+    rows = np.arange(n)
     lo_i, hi_i = np.maximum(n_obs - 1, 0) // 2, np.maximum(n_obs, 1) // 2
+    lo_i, hi_i = np.minimum(lo_i, k - 1), np.minimum(hi_i, k - 1)
     for _ in range(n_iter):
-        r = np.where(obs, y - z, 0.0)
-        a = np.take_along_axis(np.abs(np.where(obs, r, np.inf)), idx, axis=1)
+        r = y_obs - z.reshape(-1)[f]
+        a = np.full((n, k), np.inf)
+        a[col, slot] = np.abs(r)
         a.sort(axis=1)
-        med = 0.5 * (a[rows, np.minimum(lo_i, k - 1)] + a[rows, np.minimum(hi_i, k - 1)])
-        scale = 1.4826 * med[:, None]
+        med = 0.5 * (a[rows, lo_i] + a[rows, hi_i])
+        scale = 1.4826 * med
         scale = np.where(np.isfinite(scale), np.maximum(scale, MIN_SCALE), MIN_SCALE)
-        w = w0 * np.where(obs, _bisquare_low(r, scale, c), 0.0)
-        z = whittaker(y, w, lam)
-    return z, w
+        w_obs = w0_obs * _bisquare_low(r, scale[col], c)
+        wt = np.zeros(t * n)
+        wt[f] = np.where(np.isfinite(w_obs) & (w_obs >= 0), w_obs, 0.0)
+        z = _whittaker2_t(wt.reshape(t, n), yt, lam)
+    return z, w_obs
 
 
 def _season_windows(seasons: Iterable[Season], margin: int) -> tuple[list[Season], int]:
@@ -335,7 +387,8 @@ def smooth_series(
                 "agririsk.imagery.parcel_series."
             )
     seasons, n_days = _season_windows(seasons, margin_days)
-    parcels = pd.Index(pd.unique(series["parcel_id"].astype(str)), name="parcel_id")
+    pidx_all, uniques = pd.factorize(series["parcel_id"].astype(str))  # order of appearance
+    parcels = pd.Index(uniques, name="parcel_id")
     n_p, n_s = len(parcels), len(seasons)
     shape = (n_s, n_p, n_days)
     smoothed = np.full(shape, np.nan, dtype=np.float32)
@@ -343,11 +396,11 @@ def smooth_series(
     weight = np.zeros(shape, dtype=np.float32)
     final = np.zeros(shape, dtype=np.float32)
     starts = [s.start - dt.timedelta(days=margin_days) for s in seasons]
+    grid = np.arange(n_days)
 
     days_all = (
         pd.to_datetime(series["datetime"], utc=True).dt.tz_localize(None).dt.normalize()
     ).to_numpy(dtype="datetime64[D]")
-    pidx_all = parcels.get_indexer(series["parcel_id"].astype(str))
     y_all = series[value].to_numpy(dtype=float)
     cf = series["clear_fraction"].to_numpy(dtype=float)
     w_all = np.where((cf >= min_clear_fraction) & np.isfinite(y_all), cf, 0.0)
@@ -359,25 +412,31 @@ def smooth_series(
         wsum = np.bincount(flat, weights=w_all[sel], minlength=n_p * n_days)
         wy = np.bincount(flat, weights=w_all[sel] * y_all[sel], minlength=n_p * n_days)
         cnt = np.bincount(flat, minlength=n_p * n_days)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = np.where(wsum > 0, wy / wsum, np.nan).reshape(n_p, n_days)
-        w0 = (np.where(cnt > 0, wsum / np.maximum(cnt, 1), 0.0)).reshape(n_p, n_days)
-        z = np.empty_like(y)
-        w = np.empty_like(w0)
-        for lo in range(0, n_p, _BATCH):  # batches small enough to stay in cache
-            c = slice(lo, lo + _BATCH)
-            z[c], w[c] = _robust_fit(y[c], w0[c], lam, n_iter, bisquare_c)
-        has = w0 > 0
-        grid = np.arange(n_days)
-        first = np.where(has.any(1), np.argmax(has, axis=1), n_days)
-        last = np.where(has.any(1), n_days - 1 - np.argmax(has[:, ::-1], axis=1), -1)
-        inside = (grid >= (first - MAX_EXTRAPOLATION_DAYS)[:, None]) & (
-            grid <= (last + MAX_EXTRAPOLATION_DAYS)[:, None]
-        )
-        smoothed[k] = np.where(inside, z, np.nan)
-        observed[k] = y
-        weight[k] = w0
-        final[k] = w
+        pos = np.flatnonzero(cnt)  # observed (parcel, day), sorted by parcel then day
+        pid, dy = np.divmod(pos, n_days)
+        y_obs, w0_obs = wy[pos] / wsum[pos], wsum[pos] / cnt[pos]
+        observed[k].reshape(-1)[pos] = y_obs
+        weight[k].reshape(-1)[pos] = w0_obs
+        bounds = np.searchsorted(pid, np.arange(0, n_p + _BATCH, _BATCH))
+        for b, lo in enumerate(range(0, n_p, _BATCH)):  # batches small enough to stay in cache
+            nb = min(_BATCH, n_p - lo)
+            e = slice(bounds[b], bounds[b + 1])
+            pc, d_b = pid[e] - lo, dy[e]
+            if len(pc) == 0:  # no observation: the curves stay NaN, the weights 0
+                continue
+            z, w_obs = _robust_fit_obs(
+                pc, d_b, y_obs[e], w0_obs[e], nb, n_days, lam, n_iter, bisquare_c
+            )
+            final[k, lo : lo + nb].reshape(-1)[pc * n_days + d_b] = w_obs
+            n_obs = np.bincount(pc, minlength=nb)
+            has = n_obs > 0
+            ends = np.cumsum(n_obs)
+            first_day = np.where(has, d_b[np.minimum(ends - n_obs, len(d_b) - 1)], n_days)
+            last_day = np.where(has, d_b[np.maximum(ends - 1, 0)], -1)
+            inside = (grid[:, None] >= (first_day - MAX_EXTRAPOLATION_DAYS)) & (
+                grid[:, None] <= (last_day + MAX_EXTRAPOLATION_DAYS)
+            )
+            smoothed[k, lo : lo + nb] = np.where(inside, z, np.nan).T
     start64 = np.array(starts, dtype="datetime64[ns]")
     dates = start64[:, None] + np.arange(n_days).astype("timedelta64[D]")[None, :]
     dims = ("season", "parcel_id", "day")

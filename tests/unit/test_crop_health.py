@@ -138,3 +138,44 @@ def test_condition_at__reads_one_date_for_monitoring():
     assert out.set_index("parcel_id").loc["P1", "ndvi"] == pytest.approx(0.4, abs=1e-5)
     assert out.set_index("parcel_id").loc["P1", "vci"] == pytest.approx(1 / 3, abs=1e-5)
     assert condition_at(smooth_series(s, SEASONS), dt.date(2030, 1, 1)).empty
+
+
+def test_nanmedian_days__same_as_numpy_nanmedian_float32_or_64():
+    from agririsk.crop_models.health import _nanmedian_days
+
+    rng = np.random.default_rng(4)
+    for n in (1, 4, 7, 650):  # numpy switches method at 600 values
+        v = rng.normal(size=(n, 30))
+        v[rng.random(v.shape) < 0.3] = np.nan
+        v[:, 0] = np.nan
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nanmedian(v, axis=0)
+        med, count = _nanmedian_days(v)
+        np.testing.assert_array_equal(med, want)
+        np.testing.assert_array_equal(count, np.isfinite(v).sum(axis=0))
+        v32 = v.astype(np.float32)
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want32 = np.nanmedian(v32.astype(float), axis=0)
+        np.testing.assert_array_equal(_nanmedian_days(v32)[0], want32)
+
+
+def test_health_indicators__season_means_by_blocks_equal_the_daily_indicators(monkeypatch):
+    import agririsk.crop_models.health as health
+
+    rng = np.random.default_rng(8)
+    levels = {
+        (f"P{p}", y): crop_curve(DAYS, amp=rng.uniform(0.3, 0.8)) for p in range(12) for y in YEARS
+    }
+    crops = pd.Series(["maize"] * 7 + ["rice"] * 5, index=[f"P{p}" for p in range(12)])
+    daily = smooth_series(make_series(levels), SEASONS)
+    phen = phenology(daily, crops)
+    monkeypatch.setattr(health, "_BLOCK", 5)
+    got = health_indicators(daily, phen, crops)
+    window = (daily["day"] >= 20) & (daily["day"] < 20 + 184)
+    with np.errstate(all="ignore"):
+        vci = vegetation_condition(daily).where(window).mean("day").values.ravel()
+        anom = peer_anomaly(daily, crops).where(window).mean("day").values.ravel()
+    ok = phen["data_quality"].eq("ok").to_numpy()
+    assert ok.sum() > 20 and np.isfinite(got["vci"]).sum() > 20
+    np.testing.assert_allclose(got["vci"], np.where(ok, vci, np.nan), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got["peer_anomaly"], np.where(ok, anom, np.nan), rtol=0, atol=1e-12)

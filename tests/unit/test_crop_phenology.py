@@ -147,3 +147,70 @@ def test_phenology__crops_as_a_frame_and_a_clear_error_otherwise():
     assert one(s, frame)["emergence_date"] == one(s, pd.Series({"P1": "maize"}))["emergence_date"]
     with pytest.raises(InputError, match="parcel_id and crop"):
         one(s, pd.DataFrame({"id": ["P1"]}))
+
+
+def dense_step_bracket(y, good, threshold, after):
+    """step_bracket written day by day for one row at a time."""
+    day, gap = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    for i in range(len(y)):
+        seen = np.flatnonzero(good[i] & np.isfinite(y[i]))
+        for k, d1 in enumerate(seen):
+            nxt = y[i, seen[k + 1]] if k + 1 < len(seen) else -np.inf
+            if d1 > after[i] and y[i, d1] < threshold[i] and nxt < threshold[i]:
+                if k > 0:  # the drop needs a view before it
+                    day[i], gap[i] = (seen[k - 1] + d1) / 2.0, float(d1 - seen[k - 1])
+                break
+    return day, gap
+
+
+def dense_gap_at(obs, day):
+    t = obs.shape[1]
+    out = np.full(len(obs), np.nan)
+    for i, d in enumerate(day):
+        if np.isfinite(d):
+            seen = np.flatnonzero(obs[i])
+            before, after = seen[seen <= d], seen[seen >= d]
+            out[i] = (after.min() if len(after) else 10 * t) - (
+                before.max() if len(before) else -10 * t
+            )
+    return out
+
+
+def test_step_bracket_and_gaps__same_as_the_day_by_day_definition():
+    from agririsk.crop_models.phenology import _gap_at
+
+    rng = np.random.default_rng(7)
+    n, t = 300, 60
+    y = np.where(rng.random((n, t)) < 0.25, rng.uniform(0, 1, (n, t)), np.nan)
+    good = rng.random((n, t)) < 0.8
+    thr = rng.uniform(0.2, 0.8, n)
+    thr[::11] = np.nan
+    after = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(-1, t, n))
+    got = step_bracket(y, good, thr, after=after)
+    want = dense_step_bracket(y, good, thr, after)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert np.isfinite(want[0]).sum() > 50
+    obs = good & np.isfinite(y)
+    obs[5] = False
+    day = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(-0.5, t - 0.5, n))
+    day[:20] = np.round(day[:20])  # on an observation day
+    np.testing.assert_array_equal(_gap_at(obs, day), dense_gap_at(obs, day))
+
+
+def test_phenology__blocks_of_rows_give_the_same_table(monkeypatch):
+    import sys
+
+    ph = sys.modules["agririsk.crop_models.phenology"]
+    rng = np.random.default_rng(2)
+    frames = []
+    for p in range(25):
+        days = np.sort(rng.choice(np.arange(0, 220), size=int(rng.integers(0, 30)), replace=False))
+        v = crop_curve(days, t_up=rng.uniform(40, 80), harvest=int(rng.integers(140, 190)))
+        frames.append(make_series(days, v + rng.normal(0, 0.02, len(days)), parcel=f"P{p}"))
+    seasons = [SEASON, Season(dt.date(2026, 5, 1), dt.date(2026, 9, 30))]
+    daily = smooth_series(pd.concat(frames, ignore_index=True), seasons)
+    whole = phenology(daily)
+    monkeypatch.setattr(ph, "_ROWS", 3)
+    pd.testing.assert_frame_equal(phenology(daily), whole)
+    assert whole["data_quality"].eq("ok").sum() > 10

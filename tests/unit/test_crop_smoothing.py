@@ -167,3 +167,71 @@ def test_smooth_series__a_cloudy_low_observation_hardly_moves_the_peak(day, valu
     peak0 = np.nanmax(smooth_series(base, [SEASON])["smoothed"].values)
     peak1 = np.nanmax(smooth_series(pd.concat([base, extra]), [SEASON])["smoothed"].values)
     assert abs(peak1 - peak0) <= 0.03
+
+
+def random_series(n_parcels=40, seed=3) -> pd.DataFrame:
+    """Crops with random timing, clouds (low values), missed dates and some empty parcels."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for p in range(n_parcels):
+        n = int(rng.integers(0, 30)) if p % 7 else int(rng.integers(0, 3))
+        days = np.sort(rng.choice(np.arange(0, 220), size=n, replace=False))
+        v = double_logistic(days, t_up=rng.uniform(40, 80), t_down=rng.uniform(130, 170))
+        v = np.where(rng.random(n) < 0.2, v - rng.uniform(0.1, 0.5, n), v)
+        frames.append(make_series(days, v, parcel=f"P{p:03d}", clear=rng.uniform(0.2, 1.0, n)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def dense_robust_fit(y, w0, lam=100.0, n_iter=3, c=4.0):
+    """The upper-envelope fit written plainly on (parcel, day) arrays, parcel by parcel."""
+    obs = w0 > 0
+    w = w0.copy()
+    z = whittaker(y, w, lam)
+    for _ in range(n_iter):
+        r = np.where(obs, y - z, 0.0)
+        scale = np.full(len(y), 0.02)
+        for i in range(len(y)):
+            s = 1.4826 * np.median(np.abs(r[i, obs[i]])) if obs[i].any() else np.nan
+            scale[i] = max(s, 0.02) if np.isfinite(s) else 0.02
+        u = r / (c * scale[:, None])
+        b = np.where(r >= 0, 1.0, np.clip(1.0 - u**2, 0.0, 1.0) ** 2)
+        w = w0 * np.where(obs, b, 0.0)
+        z = whittaker(y, w, lam)
+    return z, w
+
+
+def test_smooth_series__same_floats_as_the_dense_fit_parcel_by_parcel():
+    series = random_series()
+    ds = smooth_series(series, [SEASON])
+    start = SEASON.start - dt.timedelta(days=20)
+    n_days = ds.sizes["day"]
+    pids = list(ds["parcel_id"].values)
+    y = np.full((len(pids), n_days), np.nan)
+    w0 = np.zeros((len(pids), n_days))
+    day = (
+        pd.to_datetime(series["datetime"]).dt.tz_localize(None).dt.normalize() - pd.Timestamp(start)
+    ).dt.days
+    keep = (day >= 0) & (day < n_days) & (series["clear_fraction"] >= 0.3)
+    rows = [pids.index(p) for p in series.loc[keep, "parcel_id"]]
+    y[rows, day[keep]] = series.loc[keep, "ndvi_mean"]
+    w0[rows, day[keep]] = series.loc[keep, "clear_fraction"]
+    z, w = dense_robust_fit(y, w0)
+    got = ds["smoothed"].values[0]
+    shown = np.isfinite(got)
+    assert shown.any() and np.isnan(got[np.isnan(z)]).all()
+    np.testing.assert_array_equal(got[shown], z[shown].astype(np.float32))
+    np.testing.assert_array_equal(ds["final_weight"].values[0], w.astype(np.float32))
+    np.testing.assert_array_equal(ds["weight"].values[0], w0.astype(np.float32))
+    np.testing.assert_array_equal(ds["observed"].values[0], y.astype(np.float32))
+
+
+def test_smooth_series__batches_of_parcels_give_the_same_result(monkeypatch):
+    import agririsk.crop_models.smoothing as sm
+
+    series = random_series(n_parcels=30, seed=5)
+    seasons = [SEASON, Season(dt.date(2026, 5, 1), dt.date(2026, 9, 30))]
+    whole = smooth_series(series, seasons)
+    monkeypatch.setattr(sm, "_BATCH", 4)
+    batched = smooth_series(series, seasons)
+    for name in ("smoothed", "observed", "weight", "final_weight"):
+        np.testing.assert_array_equal(batched[name].values, whole[name].values)
