@@ -56,7 +56,6 @@ __all__ = [
     "weather_groups",
     "group_key",
     "Verdict",
-    "heavy_rain_days",
 ]
 
 logger = logging.getLogger(__name__)
@@ -423,12 +422,3 @@ def detect_weather(verdicts: list[Verdict], parcel_ids: pd.Index) -> list[Condit
 
 #: the order of a parcel's weather conditions (that of :func:`_conditions`)
 WEATHER_ORDER = {"heat_stress": 0, "frost": 1, "drought": 2}
-
-
-def heavy_rain_days(
-    weather: pd.DataFrame, parcel_station: pd.Series, threshold_mm: float
-) -> pd.DataFrame:
-    """``parcel_id, date, precip_mm`` of every day with ``precip_mm >= threshold_mm`` at the parcel's station."""
-    heavy = weather.loc[weather["precip_mm"] >= threshold_mm, ["station_id", "date", "precip_mm"]]
-    ps = parcel_station.rename("station_id").rename_axis("parcel_id").reset_index()
-    return ps.merge(heavy, on="station_id")[["parcel_id", "date", "precip_mm"]]
