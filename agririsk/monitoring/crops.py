@@ -109,9 +109,7 @@ def classify(
     if not items or parcels.empty:
         return empty
     past = [
-        s
-        for s in (season.shifted_years(-k) for k in range(PAST_SEASONS, 0, -1))
-        if s.end < as_of
+        s for s in (season.shifted_years(-k) for k in range(PAST_SEASONS, 0, -1)) if s.end < as_of
     ]
     old = [
         it

@@ -440,6 +440,21 @@ def test_monitor__shared_weather_verdicts_equal_alert_by_alert(season_run, tmp_p
         return plan
 
     monkeypatch.setattr(run_module, "plan_verdicts", counted)
+    # after every run, counting every farmer again changes no row of farmer_risk: the run
+    # counted again every farmer whose open alerts it changed (run._farmer_risk, touched)
+    farmer_risk, recounted = run_module._farmer_risk, []
+
+    def checked(con, run_id, farmer_ids, touched=None):
+        farmer_risk(con, run_id, farmer_ids, touched)
+        table = "SELECT * FROM farmer_risk ORDER BY farmer_id"
+        after = con.execute(table).fetchall()
+        con.execute("SAVEPOINT recount")
+        farmer_risk(con, run_id, farmer_ids, None)
+        recounted.append((touched is not None, con.execute(table).fetchall() == after))
+        con.execute("ROLLBACK TO recount")
+        con.execute("RELEASE recount")
+
+    monkeypatch.setattr(run_module, "_farmer_risk", checked)
     backup = tmp_path / "pristine"
     shutil.copytree(root, backup, ignore=shutil.ignore_patterns(".agririsk"))
     shared, followed = season(tmp_path / "shared.sqlite")
@@ -450,6 +465,7 @@ def test_monitor__shared_weather_verdicts_equal_alert_by_alert(season_run, tmp_p
     alone, none = season(tmp_path / "alone.sqlite")
     assert followed > 100 and none == 0
     assert shared == alone
+    assert recounted == [(True, True)] * (2 * len(days))
     pd.testing.assert_frame_equal(
         _alerts(tmp_path / "shared.sqlite"), _alerts(tmp_path / "alone.sqlite")
     )

@@ -191,8 +191,11 @@ def test_detect_imagery__collapse_seen_late_is_named_by_the_storm_and_regrown_ha
 
 
 def test_detect_imagery__storm_without_water_on_the_next_days_does_not_name_a_flood():
-    """A deep drop after a storm is a flood, unless a clear view within a week of the storm
-    shows no open water (flood water stays for days): then it is a crop failure."""
+    """A deep drop (25 % of the canopy, flat) after a storm. A clear view 5 days after the
+    storm without open water rules the flood out (flood water stays ~10 days): a crop
+    failure, named once the next view shows the canopy settled. 9 days after the storm the
+    water may be draining: the drop view alone does not decide, and the next view, still
+    at 25 % ten days on (hail would have regrown to ~45 %), names the flood."""
     curve = normal().copy()
     hit = DATES >= "2026-07-30"
     curve[hit] = 0.15 + 0.25 * (curve[hit] - 0.15)
@@ -202,10 +205,10 @@ def test_detect_imagery__storm_without_water_on_the_next_days_does_not_name_a_fl
     def storm(day):
         return pd.DataFrame({"parcel_id": ["H"], "date": [pd.Timestamp(day)], "precip_mm": [50.0]})
 
-    # storm 9 days before the dry view: water may have drained, the storm names it at once
-    assert kinds(_both_paths(s, crops, dt.date(2026, 7, 30), heavy_rain=storm("2026-07-21"))) == {
-        ("H", "flood")
-    }
+    # storm 9 days before the dry view: undecided on it, a flood by the next view
+    assert _both_paths(s, crops, dt.date(2026, 7, 30), heavy_rain=storm("2026-07-21")) == []
+    (c,) = _both_paths(s, crops, dt.date(2026, 8, 9), heavy_rain=storm("2026-07-21"))
+    assert (c.kind, c.onset) == ("flood", dt.date(2026, 7, 30))
     # storm 5 days before a view without water: not a flood; named at the next view
     assert _both_paths(s, crops, dt.date(2026, 7, 30), heavy_rain=storm("2026-07-25")) == []
     assert kinds(_both_paths(s, crops, dt.date(2026, 8, 9), heavy_rain=storm("2026-07-25"))) == {
@@ -505,3 +508,114 @@ def test_detect_imagery__a_canopy_still_falling_waits_for_stubble_not_crop_failu
     hail[DATES == "2026-08-09"] = 0.50
     h = series({**peers(), "E": hail})
     assert kinds(_both_paths(h, crops, dt.date(2026, 8, 10))) == {("E", "crop_failure")}
+
+
+def _struck(kind: str, day: str) -> np.ndarray:
+    """A maize field struck by hail or a flood on ``day`` (docs/sample-region.md §3 shares)."""
+    from agririsk.monitoring.signatures import share
+
+    since = (DATES - pd.Timestamp(day)).days.to_numpy(float)
+    keep = np.where(since >= 0, share(kind, np.maximum(since, 0)), 1.0)
+    return 0.15 + keep * (normal() - 0.15)
+
+
+def _rain(pid: str, day: str) -> pd.DataFrame:
+    return pd.DataFrame({"parcel_id": [pid], "date": [pd.Timestamp(day)], "precip_mm": [52.0]})
+
+
+def test_detect_imagery__hail_after_a_storm_is_crop_failure_by_its_regrowth():
+    """A storm on Jul 22, clouds from Jul 11 to Aug 8, hail on Aug 3. On Aug 9 the field
+    (level with its peers on Jul 10) is at ~40 % of them: a collapse seen late after a
+    storm, which the storm alone used to name ``flood``. Hail 6 days old and a flood 18
+    days old both fit one view (no alert yet); on Aug 19 the field has regrown to ~55 %,
+    hail's 0.3 + 0.4 x 16/25, where a flood would be at 0.15 + 0.3 x 18/30 = 33 %:
+    ``crop_failure``, dated Aug 9 (the issue's first clear view + 1)."""
+    cloudy = set(DATES[(DATES > "2026-07-10") & (DATES < "2026-08-09")])
+    crops = pd.Series("maize", index=[*peers(), "H"])
+    s = series({**peers(), "H": _struck("hail", "2026-08-03")}, cloudy=cloudy)
+    storm = _rain("H", "2026-07-22")
+    assert _both_paths(s, crops, dt.date(2026, 8, 9), heavy_rain=storm) == []
+    (c,) = _both_paths(s, crops, dt.date(2026, 8, 19), heavy_rain=storm)
+    assert (c.kind, c.onset, c.evidence["heavy_rain"]) == (
+        "crop_failure",
+        dt.date(2026, 8, 9),
+        True,
+    )
+    # and it stays named so when later views come
+    got = kinds(_both_paths(s, crops, dt.date(2026, 9, 30), heavy_rain=storm))
+    assert got == {("H", "crop_failure")}
+
+
+def test_detect_imagery__flood_after_a_storm_is_flood_by_its_flat_canopy():
+    """The same storm floods the field (Jul 22); the water has drained by Aug 9 (18 days),
+    the canopy is at ~23 % of its own and regrows slowly (33 % on Aug 19): ``flood``,
+    dated Aug 9, by the next view at the latest. A hail canopy that low would be hours
+    old on Aug 9 and at ~45 % ten days later."""
+    cloudy = set(DATES[(DATES > "2026-07-10") & (DATES < "2026-08-09")])
+    crops = pd.Series("maize", index=[*peers(), "F"])
+    s = series({**peers(), "F": _struck("flood", "2026-07-22")}, cloudy=cloudy)
+    storm = _rain("F", "2026-07-22")
+    early = _both_paths(s, crops, dt.date(2026, 8, 9), heavy_rain=storm)
+    assert kinds(early) <= {("F", "flood")}  # named at once when decisive, else it waits
+    (c,) = _both_paths(s, crops, dt.date(2026, 8, 19), heavy_rain=storm)
+    assert (c.kind, c.onset) == ("flood", dt.date(2026, 8, 9))
+    # water seen 8 days after the storm names it on that view
+    wet = series(
+        {**peers(), "F": _struck("flood", "2026-07-22")},
+        ndwi={"F": np.where(DATES == "2026-07-30", 0.1, -0.4)},
+        cloudy=cloudy - {pd.Timestamp("2026-07-30")},
+    )
+    (c,) = _both_paths(wet, crops, dt.date(2026, 7, 30), heavy_rain=storm)
+    assert (c.kind, c.onset, c.evidence["open_water"]) == ("flood", dt.date(2026, 7, 30), True)
+
+
+def test_detect_imagery__a_storm_over_a_normal_field_or_without_a_next_view_is_silent():
+    """A field growing with its peers through the storm raises nothing; the hail field of
+    the test above without a view after Aug 9 stays silent until SHALLOW_WAIT_DAYS (30)
+    after the drop, then is named by the one view it has."""
+    cloudy = set(DATES[(DATES > "2026-07-10") & (DATES < "2026-08-09")])
+    crops = pd.Series("maize", index=[*peers(), "N", "H"])
+    hail_only_once = cloudy | set(DATES[DATES > "2026-08-09"])
+    s = series(
+        {**peers(), "N": normal() + 0.005, "H": _struck("hail", "2026-08-03")},
+        cloudy=hail_only_once,
+    )
+    storm = pd.concat([_rain("N", "2026-07-22"), _rain("H", "2026-07-22")])
+    assert _both_paths(s, crops, dt.date(2026, 9, 7), heavy_rain=storm) == []
+    got = kinds(_both_paths(s, crops, dt.date(2026, 9, 9), heavy_rain=storm))
+    assert ("N", "flood") not in got and ("N", "crop_failure") not in got
+    assert len(got & {("H", "flood"), ("H", "crop_failure")}) == 1
+
+
+def test_detect_imagery__flood_seen_weeks_later_after_green_up_is_flood():
+    """Clouds from Jun 11 to Aug 8; a storm floods the field on Jul 10. On Jun 10 it grew
+    with its peers (at ~88 % of them, half-way green); on Aug 9 it is at ~33 % of them at
+    their plateau (a flood's 15 % regrowing to 45 %), its own NDVI about as on Jun 10 (the
+    flood cut a canopy that would have doubled): below a flood's ceiling (45 %) after a
+    storm, seen late. Until this rule it was only ``vegetation_decline``; hail 30 days old
+    would be at ~70 %: ``flood``, dated Aug 9."""
+    cloudy = set(DATES[(DATES > "2026-06-10") & (DATES < "2026-08-09")])
+    crops = pd.Series("maize", index=[*peers(), "F"])
+    s = series({**peers(), "F": _struck("flood", "2026-07-10")}, cloudy=cloudy)
+    storm = _rain("F", "2026-07-10")
+    (c,) = _both_paths(s, crops, dt.date(2026, 8, 19), heavy_rain=storm)
+    assert (c.kind, c.onset) == ("flood", dt.date(2026, 8, 9))
+    assert c.evidence["canopy_fraction"] < 0.45 and c.evidence["heavy_rain"] is True
+
+
+def test_detect_imagery__behind_its_peers_weeks_later_without_storm_or_above_ceiling_is_silent():
+    """The flooded field of the test above without a storm (a poor stand or drought can put
+    a field below its peers over 60 days), and a field at 60 % of its own canopy from Jul 10
+    on with the storm (above a flood's ceiling: drought, or hail regrown): no crop failure,
+    no flood (both are ``vegetation_decline``)."""
+    cloudy = set(DATES[(DATES > "2026-06-10") & (DATES < "2026-08-09")])
+    crops = pd.Series("maize", index=[*peers(), "F", "D"])
+    low = normal().copy()
+    after = DATES >= "2026-07-10"
+    low[after] = 0.15 + 0.6 * (low[after] - 0.15)
+    s = series({**peers(), "F": _struck("flood", "2026-07-10"), "D": low}, cloudy=cloudy)
+    damage = {"flood", "crop_failure"}
+    for day in (dt.date(2026, 8, 19), dt.date(2026, 9, 8)):
+        got = _both_paths(s, crops, day, heavy_rain=_rain("D", "2026-07-10"))
+        assert kinds(got) == {("F", "vegetation_decline"), ("D", "vegetation_decline")}
+        assert not {c.kind for c in got} & damage
