@@ -11,7 +11,8 @@ with ``truth/parcels.csv`` (read only here):
 - **mismatch precision / recall**: ``crop_mismatch`` flags against the planted mismatches
   (and, for comparison, the flags the classifier's probability alone would raise:
   predicted ≠ declared at ≥ 0.8 with the past seasons' rotation group, the rule before
-  26 November; docs/crop-identification.md §4);
+  26 November; since §8.10 the probability of forest A, with the green-up-aligned
+  composites; docs/crop-identification.md §4);
 - **area overstatement**: farms with ``area_flag`` (Σ declared / Σ measured ≥ 1.3, the
   measured area from the past seasons as ``score`` takes it) among the planted
   over-declarers (``truth/farmers.csv``) and among the others;

@@ -21,18 +21,21 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import xarray as xr
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 
 from agririsk.crop_models.phenology import phenology
+from agririsk.crop_models.seasonfit import season_fit_features
 from agririsk.crop_models.smoothing import MARGIN_DAYS, smooth_series
 from agririsk.region import Season
 
 __all__ = [
     "CropTypeClassifier",
     "croptype_features",
+    "greenup_aligned",
     "past_season_features",
     "rotation_group",
     "cross_fit_proba",
@@ -53,6 +56,12 @@ logger = logging.getLogger(__name__)
 DEKAD_DAYS = 10
 #: width of the composites of the other indices (days)
 MONTH_DAYS = 30
+#: green-up-aligned NDVI composites: ``DEKAD_DAYS`` bins from ``ALIGN_DAYS[0]`` to
+#: ``ALIGN_DAYS[1]`` days since the parcel's own green-up inflection
+ALIGN_DAYS = (-20, 160)
+#: a day of the smoothed curve farther than this from every clear view is not averaged
+#: into a green-up-aligned composite (nothing is read from the inside of a gap)
+NEAR_VIEW_DAYS = 10
 #: a view counts as clear when it shows at least this share of the parcel
 CLEAR_VIEW = 0.6
 #: fewer clear views in the season: the parcel-season is not classified
@@ -91,6 +100,9 @@ PAST_SEASONS = 3
 PAST_BELOW = 0.8
 #: suffix of the past seasons' columns: ``<feature>_past<k>``, k = 1 for the latest season
 _PAST_COLUMN = re.compile(r"_past(\d+)$")
+#: the green-up-aligned composites (``ndvi_g<k>``, ``ndvi_g<k>_shape``): read by the forest
+#: of the predicted crop, not by the forest of the flag's evidence (``season_proba``)
+_ALIGNED_COLUMN = re.compile(r"^ndvi_g\d+(_shape)?$")
 
 
 def _naive_days(values: pd.Series) -> pd.Series:
@@ -271,7 +283,91 @@ def _ndvi_composites(
     amp = out["amplitude"].where(out["amplitude"] > 0)
     shape = out[comp.columns].sub(out["base_ndvi"], axis=0).div(amp, axis=0)
     shape.columns = [f"{c}_shape" for c in comp.columns]
-    return pd.concat([out, shape], axis=1)
+    # the late season seen from the parcel's own green-up (docs/crop-identification.md §8.9):
+    # the double-logistic green-up inflection, else the smoother's mid-green-up
+    last = None if truncate_days is None else truncate_days + MARGIN_DAYS
+    fit = season_fit_features(daily, clear_view=CLEAR_VIEW, offset_days=MARGIN_DAYS, last_day=last)
+    fit = fit.reindex(out.index)
+    aligned = _greenup_composites(daily, sm, fit["fit_greenup_day"].fillna(out["midgreenup_day"]))
+    # its shape: base and amplitude of the phenology, else of the fit
+    base = out["base_ndvi"].fillna(fit["fit_base_ndvi"])
+    height = out["amplitude"].fillna(fit["fit_amplitude"])
+    aligned_shape = aligned.sub(base, axis=0).div(height.where(height > 0), axis=0)
+    aligned_shape.columns = [f"{c}_shape" for c in aligned.columns]
+    return pd.concat([out, shape, aligned, aligned_shape], axis=1)
+
+
+def greenup_aligned(
+    smoothed: npt.ArrayLike,
+    clear: npt.ArrayLike,
+    greenup: npt.ArrayLike,
+    *,
+    days: tuple[int, int] = ALIGN_DAYS,
+    width: int = DEKAD_DAYS,
+    near_days: int = NEAR_VIEW_DAYS,
+) -> npt.NDArray[np.float64]:
+    """Means of a daily curve in bins of days since each row's own green-up.
+
+    Parameters
+    ----------
+    smoothed : (n, T) daily curve, day ``t`` = column ``t`` (NaN where unknown).
+    clear : (n, T) True on the days of a clear view.
+    greenup : (n,) green-up day of each row on the same axis (may be fractional; NaN:
+        the row's bins are NaN).
+    days : first and last day of the bins, relative to the green-up.
+    width : days per bin.
+    near_days : a day farther than this from every clear view of its row is left out of
+        the means, so that nothing is read from the inside of a longer gap.
+
+    Returns
+    -------
+    (n, (days[1] - days[0]) // width) means: bin ``k`` covers the days ``t`` with
+    ``days[0] + k width <= t - greenup < days[0] + (k + 1) width``; NaN where no such day
+    has a value within ``near_days`` of a clear view.
+    """
+    z = np.atleast_2d(np.asarray(smoothed, dtype=float))
+    ok = np.atleast_2d(np.asarray(clear, dtype=bool))
+    g = np.asarray(greenup, dtype=float).reshape(-1)
+    n, n_day = z.shape
+    n_bin = (days[1] - days[0]) // width
+    with np.errstate(invalid="ignore"):
+        k = np.floor((np.arange(n_day)[None, :] - g[:, None] - days[0]) / width)
+    use = (_view_distance(ok) <= near_days) & np.isfinite(z) & np.isfinite(k) & (k >= 0) & (k < n_bin)
+    r, d = np.nonzero(use)
+    flat = r * n_bin + k[r, d].astype(int)
+    total = np.bincount(flat, weights=z[r, d], minlength=n * n_bin)
+    count = np.bincount(flat, minlength=n * n_bin)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan).reshape(n, n_bin)
+
+
+def _greenup_composites(daily: xr.Dataset, sm: npt.NDArray[np.float64], anchor: pd.Series) -> pd.DataFrame:
+    """:func:`greenup_aligned` of the smoothed NDVI of every parcel-season (``ndvi_g<k>``).
+
+    ``anchor`` is the green-up in days since the season start per ``(parcel_id,
+    season_start)``; ``sm`` the (season, parcel, day) curve, NaN beyond the last usable
+    day (truncated seasons), where a clear view does not count either.
+    """
+    n_season, n_parcel, n_day = sm.shape
+    starts = [pd.Timestamp(v).date() for v in daily["season"].to_numpy()]
+    pids = daily["parcel_id"].to_numpy().astype(str)
+    idx = pd.MultiIndex.from_product([starts, pids], names=["season_start", "parcel_id"]).swaplevel()
+    z = sm.reshape(n_season * n_parcel, n_day)
+    obs = daily["observed"].transpose("season", "parcel_id", "day").to_numpy()
+    wt = daily["weight"].transpose("season", "parcel_id", "day").to_numpy()
+    clear = (np.isfinite(obs) & (wt >= CLEAR_VIEW)).reshape(z.shape) & np.isfinite(z)
+    greenup = anchor.reindex(idx).to_numpy(dtype=float) + MARGIN_DAYS  # the smoothing's axis
+    means = greenup_aligned(z, clear, greenup)
+    cols = [f"ndvi_g{k:02d}" for k in range(means.shape[1])]
+    return pd.DataFrame(means, index=idx, columns=cols).sort_index()
+
+
+def _view_distance(clear: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """Days from each day to the nearest clear view of its row (inf for a row without one)."""
+    grid = np.arange(clear.shape[1], dtype=float)
+    prev = np.maximum.accumulate(np.where(clear, grid, -np.inf), axis=1)
+    nxt = np.minimum.accumulate(np.where(clear, grid, np.inf)[:, ::-1], axis=1)[:, ::-1]
+    return np.asarray(np.minimum(grid - prev, nxt - grid), dtype=float)
 
 
 def _other_composites(clear: pd.DataFrame, seasons: list[Season]) -> pd.DataFrame:
@@ -296,6 +392,15 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     With ``clean`` (default), one round of confident learning (Northcutt et al. 2021)
     first drops the training rows that the forest's out-of-bag votes (Breiman 2001) give
     little probability of their own label, and refits on the rest.
+
+    **Two forests** (``two_forests``, default). Forest B (``evidence_model_``) reads the
+    current season's features without the green-up-aligned composites (``ndvi_g<k>``,
+    :func:`greenup_aligned`); the cleaning round is B's, and B is the flag's evidence
+    (:meth:`season_proba`). Forest A (``model_``) reads all of them, composites included,
+    and is fitted on the rows B's cleaning kept; it gives the predicted crop
+    (:meth:`predict_proba`). The composites sharpen the predicted crop, but also make a
+    forest surer of itself where it is wrong, so the flag keeps the forest without them
+    (docs/crop-identification.md §8.10).
 
     **Past seasons.** Columns named ``<feature>_past<k>`` (:func:`past_season_features`)
     are not fed to that forest. For each past season ``k``, a small forest learns the
@@ -331,6 +436,9 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         ``_past<k>`` columns.
     past_below : the past seasons change only the rows whose current-season top
         probability is below this.
+    two_forests : fit forest B (``evidence_model_``, without the green-up-aligned
+        columns ``ndvi_g<k>``) for :meth:`season_proba` beside forest A (``model_``, all
+        the current season's columns) for :meth:`predict_proba`; False: one forest for both.
     n_jobs : parallel jobs of the forest (``-1``: all cores).
     random_state : seed.
 
@@ -339,8 +447,14 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     classes_ : crop names.
     feature_names_in_ : columns seen in ``fit``.
     features_used_ : those with at least one value (all-NaN columns are dropped).
-    model_ : the fitted forest (of the current season's features).
+    model_ : forest A, of the current season's features with the green-up-aligned
+        composites: the predicted crop (:meth:`predict_proba`).
     current_features_ : the columns of :attr:`features_used_` that ``model_`` reads.
+    evidence_model_ : forest B, of the current season's features without the aligned
+        composites (the forest of the classifier before them, cleaned the same way): the
+        flag's evidence (:meth:`season_proba`). ``model_`` itself when ``two_forests`` is
+        False or ``X`` has no aligned column.
+    evidence_features_ : the columns ``evidence_model_`` reads.
     group_models_ : ``{k: (forest, columns)}`` per past season ``k`` with a rotation-group
         forest (empty without past-season columns).
     groups_ : the rotation groups those forests predict.
@@ -368,6 +482,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         n_splits: int | None = None,
         past_trees: int = PAST_TREES,
         past_below: float = PAST_BELOW,
+        two_forests: bool = True,
         n_jobs: int | None = 1,
         random_state: int = 0,
     ) -> None:
@@ -380,6 +495,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         self.n_splits = n_splits
         self.past_trees = past_trees
         self.past_below = past_below
+        self.two_forests = two_forests
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -424,6 +540,11 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         Xp = X
         X = X.drop(columns=[c for cols in past.values() for c in cols])
         self.current_features_ = np.asarray(X.columns, dtype=object)
+        Xa = X  # forest A's columns
+        aligned = [c for c in X.columns if _ALIGNED_COLUMN.match(str(c))]
+        if self.two_forests and aligned:
+            X = X.drop(columns=aligned)  # forest B: cleaned and fitted as without them
+        self.evidence_features_ = np.asarray(X.columns, dtype=object)
         keep = np.ones(len(y), dtype=bool)
         first: RandomForestClassifier | None = None
         if self.clean and self.n_splits is None and len(y) >= 10:
@@ -446,9 +567,14 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         self.dropped_ = ~keep
         self.n_dropped_ = int((~keep).sum())
         if first is not None and keep.all():
-            self.model_ = first  # nothing dropped: the first forest is the model
+            self.evidence_model_ = first  # nothing dropped: the first forest is the model
         else:
-            self.model_ = self._forest().fit(X[keep], y[keep])
+            self.evidence_model_ = self._forest().fit(X[keep], y[keep])
+        if Xa.shape[1] == X.shape[1]:
+            self.model_ = self.evidence_model_
+        else:
+            # forest A on the same kept rows, with the aligned composites
+            self.model_ = self._forest().fit(Xa[keep], y[keep])
         self.classes_ = self.model_.classes_
         self._fit_groups(Xp, y, keep, past)
         return self
@@ -474,7 +600,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         """Probability of each crop of :attr:`classes_`, one row per row of ``X``."""
         check_is_fitted(self, "model_")
         Xa = self._align(X)
-        proba = self.season_proba(Xa)
+        proba = np.asarray(self.model_.predict_proba(Xa[self.current_features_]), dtype=float)
         if not self.group_models_:
             return proba
         total = np.zeros((len(Xa), len(self.groups_)))
@@ -496,16 +622,20 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         return np.asarray(combined / combined.sum(axis=1, keepdims=True), dtype=float)
 
     def season_proba(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
-        """Probability of each crop of :attr:`classes_` from the current season alone.
+        """Probability of each crop of :attr:`classes_` from the current season alone: the flag's evidence.
 
-        The forest of the current season's features, without the past seasons' rotation
-        group: the evidence of this season's own images, on which a mismatch flag rests
-        (docs/crop-identification.md §4). Equal to :meth:`predict_proba` for rows without
-        past seasons and rows the past seasons do not change (see ``past_below``).
+        Forest B (``evidence_model_``): the current season's features without the
+        green-up-aligned composites and without the past seasons' rotation group, the
+        evidence of this season's own images on which a mismatch flag rests
+        (docs/crop-identification.md §4). With one forest (``two_forests=False`` or no
+        aligned column) equal to :meth:`predict_proba` for rows without past seasons and
+        rows the past seasons do not change (see ``past_below``).
         """
         check_is_fitted(self, "model_")
         Xa = self._align(X)
-        return np.asarray(self.model_.predict_proba(Xa[self.current_features_]), dtype=float)
+        return np.asarray(
+            self.evidence_model_.predict_proba(Xa[self.evidence_features_]), dtype=float
+        )
 
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Most probable crop per row of ``X``."""

@@ -39,9 +39,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: a prediction that differs from the declaration is a mismatch when both the classifier and
-#: the current season's images alone give it at least this probability (the same level as
-#: :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
+#: a prediction that differs from the declaration is a mismatch when the current season's
+#: evidence forest gives a crop other than the declared one at least this probability (the
+#: same level as :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
 MISMATCH_PROBABILITY = 0.8
 #: Σ declared / Σ measured cropped area at or above which a farm is flagged
 OVERSTATEMENT_FLAG = 1.3
@@ -144,12 +144,16 @@ def crop_checks(
     are truncated at the current season's time of season (``as_of - season start``) so that labelled rows of
     any season describe the same part of the crop calendar.
 
-    ``crop_mismatch`` = predicted crop ≠ declared crop, ``probability`` ≥ ``threshold`` and
-    ``season_probability`` ≥ ``threshold``: ``probability`` is the classifier's (with the
-    past seasons' rotation group), ``season_probability`` that of the same crop from the
-    current season's images alone (``CropTypeClassifier.season_proba``, the same fold
-    models). History may settle which crop a field most likely grows, but a flag is an
-    accusation: this season's images must name the crop by themselves.
+    ``crop_mismatch`` = predicted crop ≠ declared crop and ``season_probability`` ≥
+    ``threshold``: ``predicted_crop`` and ``probability`` are the classifier's
+    (``predict_proba``: forest A, with the green-up-aligned composites and the past
+    seasons' rotation group); ``season_probability`` is the highest probability of a crop
+    other than the declared one from the current season's images alone
+    (``CropTypeClassifier.season_proba``: forest B, the features without the aligned
+    composites and without history; the same fold models). History and the aligned
+    composites may settle which crop a field most likely grows, but a flag is an
+    accusation: this season's images, read as before the composites, must name another
+    crop by themselves (docs/crop-identification.md §4, §8.10).
     ``fields_crop_checked`` = the farm's parcels classified in the current season,
     ``fields_crop_mismatch`` = those of them with ``crop_mismatch``, and
     ``crop_mismatch_share`` = their ratio (NaN when none was classified: not zero, since
@@ -304,9 +308,11 @@ def _classify(
     out.loc[proba.index, "predicted_crop"] = crop
     out.loc[proba.index, "probability"] = prob
     season = season.reindex(index=proba.index, columns=proba.columns, fill_value=0.0)
-    at = season.columns.get_indexer(crop.to_numpy())
-    out.loc[proba.index, "season_probability"] = season.to_numpy()[np.arange(len(season)), at]
     declared = p["declared_crop"].reindex(proba.index.get_level_values("parcel_id")).to_numpy()
+    # the flag's evidence: this season's images alone, the most probable crop other than
+    # the declared one (docs/crop-identification.md §4)
+    other = season.to_numpy() * (season.columns.to_numpy()[None, :] != declared[:, None])
+    out.loc[proba.index, "season_probability"] = other.max(axis=1)
     col = proba.columns.get_indexer(declared)
     dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
     out.loc[proba.index, "declared_probability"] = dp
@@ -351,7 +357,6 @@ def _finish(
     mismatch = (
         classified
         & out["predicted_crop"].ne(out["declared_crop"])
-        & (out["probability"] >= threshold)
         & (out["season_probability"] >= threshold)
     )
     flag = pd.array(mismatch.to_numpy(), dtype="boolean")
@@ -451,8 +456,9 @@ def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None)
     Returns
     -------
     DataFrame ``parcel_id, crop, probability, date`` for the classified parcels of the
-    current season. ``probability`` is the lesser of the parcel table's ``probability``
-    and ``season_probability`` (the current season's images alone): the monitoring hook
+    current season. ``probability`` is the parcel table's ``season_probability`` (the
+    current season's evidence for a crop other than the declared one) where the predicted
+    crop differs from the declared one, its ``probability`` elsewhere: the monitoring hook
     raises a ``crop_mismatch`` where it is ≥ 0.8 and the crop differs from the declared
     one, so its alerts are the ``crop_mismatch`` flags (at the default threshold) and
     never rest on the past seasons alone.
@@ -463,7 +469,8 @@ def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None)
         {
             "parcel_id": cur["parcel_id"].to_numpy(),
             "crop": cur["predicted_crop"].astype(str).to_numpy(),
-            "probability": np.fmin(cur["probability"], cur["season_probability"])
+            "probability": cur["season_probability"]
+            .where(cur["predicted_crop"].ne(cur["declared_crop"]), cur["probability"])
             .astype(float)
             .to_numpy(),
             "date": pd.Timestamp(day) if day is not None else pd.NaT,

@@ -19,6 +19,7 @@ from agririsk.crop_models.croptype import (
     croptype_features,
     cross_fit_proba,
     cross_fit_season_proba,
+    greenup_aligned,
     past_season_features,
     rotation_group,
 )
@@ -90,6 +91,74 @@ def test_croptype_features__one_row_per_parcel_with_calendar(toy_features: pd.Da
     early = toy_features.loc[[f"P{i:02d}" for i in range(0, 40, 2)], "greenup_day"]
     late = toy_features.loc[[f"P{i:02d}" for i in range(1, 40, 2)], "greenup_day"]
     assert early.max() < late.min()
+
+
+def test_greenup_aligned__bins_in_days_since_the_own_greenup() -> None:
+    """A curve z(t) = t: bin k holds the mean of the days green-up + (-20 + 10 k) ... + 10."""
+    z = np.tile(np.arange(260.0), (2, 1))
+    clear = np.ones_like(z, dtype=bool)
+    out = greenup_aligned(z, clear, [50.3, np.nan])
+    assert out.shape == (2, 18)
+    # bin k: integer days t with 30.3 + 10 k <= t < 40.3 + 10 k, i.e. 31 ... 40 (+ 10 k)
+    np.testing.assert_allclose(out[0], 35.5 + 10 * np.arange(18))
+    assert np.isnan(out[1]).all()  # no green-up, no aligned values
+
+
+def test_greenup_aligned__the_same_curve_sown_later_gives_the_same_bins() -> None:
+    """Two parcels of one calendar, 23 days apart: equal aligned bins, unlike the date-aligned ones."""
+    t = np.arange(260.0)
+    up = np.array([60.0, 83.0])
+    z = 0.15 + 0.7 / (1 + np.exp(-(t[None, :] - up[:, None]) / 5.0)) * (
+        1 - 1 / (1 + np.exp(-(t[None, :] - up[:, None] - 95.0) / 6.0))
+    )
+    out = greenup_aligned(z, np.ones_like(z, dtype=bool), up)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-12)
+    assert np.abs(z[0, 150:170].mean() - z[1, 150:170].mean()) > 0.2
+
+
+def test_greenup_aligned__nothing_read_inside_a_gap() -> None:
+    """Views every 5 days but none on days 101-139: a bin farther than 10 days from a view is NaN."""
+    z = np.tile(np.arange(260.0), (1, 1))
+    clear = np.zeros_like(z, dtype=bool)
+    clear[0, ::5] = True
+    clear[0, 101:140] = False  # last view before the gap: day 100, first after: day 140
+    out = greenup_aligned(z, clear, [40.0])[0]
+    # bins since green-up 40: k covers days 20 + 10 k ... 29 + 10 k
+    assert np.isnan(out[10])  # days 120-129: 20 days from either side
+    np.testing.assert_allclose(out[9], 110.0)  # days 110-119: only day 110 is within 10 days
+    np.testing.assert_allclose(out[11], 134.5)  # days 130-139, all within 10 of day 140
+    np.testing.assert_allclose(out[8], 104.5)  # days 100-109, all within 10 of day 100
+
+
+def test_croptype_features__greenup_aligned_shape_is_the_calendar_not_the_date(
+    toy_features: pd.DataFrame,
+) -> None:
+    """The toy's two crops have one shape 45 days apart: aligned shapes agree, dekads do not."""
+    early = toy_features.loc[[f"P{i:02d}" for i in range(0, 40, 2)]]
+    late = toy_features.loc[[f"P{i:02d}" for i in range(1, 40, 2)]]
+    for k in range(0, 13):  # up to 110 days after the late crop's green-up (views until day 185)
+        col = f"ndvi_g{k:02d}_shape"
+        assert abs(early[col].mean() - late[col].mean()) < 0.1, col
+    assert abs(early["ndvi_d08_shape"].mean() - late["ndvi_d08_shape"].mean()) > 0.5
+    assert late["ndvi_g15"].isna().all()  # 130-140 days after day ~75: no view within 10 days
+
+
+def test_croptype_features__no_declared_crop_in_the_features() -> None:
+    """Adding the crops (declared or true) to the series does not change one feature."""
+    series = toy_series(CROPS[:6])
+    plain = croptype_features(series, [SEASON])
+    labelled = series.assign(declared_crop=np.where(np.arange(len(series)) % 2 == 0, "maize", "soybean"))
+    labelled["crop"] = labelled["declared_crop"]
+    pd.testing.assert_frame_equal(croptype_features(labelled, [SEASON]), plain)
+    assert not [c for c in plain.columns if "crop" in c]
+
+
+def test_croptype_features__truncated_season_has_no_aligned_bins_after_the_cut() -> None:
+    X = croptype_features(toy_series(CROPS[:4]), [SEASON], truncate_days=100)
+    early = X.xs(SEASON.start, level="season_start").loc[["P00", "P02"]]
+    # green-up ~30: days since green-up beyond 100 - 30 + 10 are after the cut
+    assert early[[f"ndvi_g{k:02d}" for k in range(10, 18)]].isna().all().all()
+    assert early[[f"ndvi_g{k:02d}" for k in range(0, 8)]].notna().all().all()
 
 
 def test_croptype_features__as_of_hides_later_views() -> None:
@@ -402,23 +471,124 @@ def test_crop_checks__history_alone_never_makes_a_mismatch() -> None:
     assert int(cur["crop_mismatch"].sum()) == 0
     assert farms.loc["F01", "fields_crop_mismatch"] == 0
     preds = crop_predictions(table, date=SEASON.end)
-    lesser = np.minimum(cur["probability"], cur["season_probability"])
-    assert np.allclose(preds.set_index("parcel_id")["probability"], lesser)
+    # the monitoring hook's probability: the flag's evidence where the crops differ
+    differs = cur["predicted_crop"].ne(cur["declared_crop"])
+    expected = cur["season_probability"].where(differs, cur["probability"])
+    assert np.allclose(preds.set_index("parcel_id")["probability"], expected)
     assert crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end) == []
+
+
+def test_classifier__the_flags_forest_is_the_one_without_the_aligned_composites(
+    toy_features: pd.DataFrame,
+) -> None:
+    """Forest B (season_proba) is the forest of the features without ``ndvi_g<k>``, cleaned
+    and fitted as a classifier that never saw them; forest A (predict_proba) reads them."""
+    X = toy_features.drop(columns="n_clear_views")
+    aligned = [c for c in X.columns if c.startswith("ndvi_g")]
+    assert len(aligned) == 36
+    y = list(CROPS)
+    y[0] = "late"  # one wrong label for the cleaning round
+    clf = CropTypeClassifier(n_estimators=40).fit(X, y)
+    assert clf.evidence_model_ is not clf.model_
+    assert set(aligned) <= set(clf.current_features_)
+    assert not set(aligned) & set(clf.evidence_features_)
+    alone = CropTypeClassifier(n_estimators=40).fit(X.drop(columns=aligned), y)
+    assert np.array_equal(clf.dropped_, alone.dropped_)
+    assert np.allclose(clf.season_proba(X), alone.season_proba(X.drop(columns=aligned)))
+    assert np.allclose(clf.season_proba(X), alone.predict_proba(X.drop(columns=aligned)))
+    assert clf.model_.n_features_in_ == len(clf.current_features_)
+    one = CropTypeClassifier(n_estimators=40, two_forests=False).fit(X, y)
+    assert one.evidence_model_ is one.model_
+    assert np.allclose(one.season_proba(X), one.predict_proba(X))
+
+
+class _Scripted(ClassifierMixin, BaseEstimator):
+    """Forest A (``predict_proba``) and forest B (``season_proba``) with set probabilities per parcel."""
+
+    def __init__(
+        self,
+        a: dict[str, dict[str, float]] | None = None,
+        b: dict[str, dict[str, float]] | None = None,
+        declared: dict[str, str] | None = None,
+    ) -> None:
+        self.a = a
+        self.b = b
+        self.declared = declared
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> _Scripted:
+        self.classes_ = np.unique(y)
+        return self
+
+    def _table(self, X: pd.DataFrame, by: dict[str, dict[str, float]] | None) -> np.ndarray:
+        out = []
+        for pid in X.index.get_level_values("parcel_id"):
+            row = (by or {}).get(pid)
+            if row is None:  # any other parcel: its declaration, confidently
+                row = {(self.declared or {})[pid]: 1.0}
+            out.append([row.get(c, 0.0) for c in self.classes_])
+        return np.asarray(out, dtype=float)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._table(X, self.a)
+
+    def season_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._table(X, self.b)
+
+
+def test_crop_checks__a_flag_needs_both_forests() -> None:
+    """Flag = forest B gives a crop other than the declared one >= 0.8 AND forest A's
+    predicted crop is not the declared one; the monitoring alerts are the same flags."""
+    from agririsk.monitoring.detectors import crop_mismatch_conditions
+
+    crops = ["maize", "soybean", "other"] * 12
+    parcels = toy_parcels(crops)
+    # P00, P03, P06, P09 are declared maize
+    a = {
+        "P00": {"soybean": 0.9, "maize": 0.1},  # both forests: soybean -> flag
+        "P03": {"maize": 0.6, "soybean": 0.4},  # A keeps the declaration -> no flag
+        "P06": {"soybean": 0.7, "maize": 0.3},  # B not sure enough -> no flag
+        "P09": {"soybean": 0.55, "other": 0.45},  # B: "other" at 0.85 -> flag
+    }
+    b = {
+        "P00": {"soybean": 0.9, "maize": 0.1},
+        "P03": {"soybean": 0.85, "maize": 0.15},
+        "P06": {"soybean": 0.6, "maize": 0.4},
+        "P09": {"other": 0.85, "maize": 0.15},
+    }
+    table, _ = crop_checks(
+        toy_series(["early"] * len(crops)), parcels, [SEASON], as_of=SEASON.end,
+        estimator=_Scripted(a, b, dict(zip(parcels["parcel_id"], crops, strict=True))),
+    )
+    cur = table.set_index("parcel_id")
+    assert set(cur.index[cur["crop_mismatch"].astype(bool)]) == {"P00", "P09"}
+    assert cur.loc["P03", "predicted_crop"] == "maize"
+    assert cur.loc["P03", "season_probability"] == pytest.approx(0.85)
+    assert cur.loc["P09", "predicted_crop"] == "soybean"
+    assert cur.loc["P09", "season_probability"] == pytest.approx(0.85)
+    # never "mismatch" next to a predicted crop equal to the declaration
+    flagged = cur[cur["crop_mismatch"].astype(bool)]
+    assert (flagged["predicted_crop"] != flagged["declared_crop"]).all()
+    preds = crop_predictions(table, date=SEASON.end)
+    alerts = crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end)
+    assert {c.parcel_id for c in alerts} == {"P00", "P09"}
 
 
 def test_cross_fit_season_proba__same_folds_with_and_without_history(
     toy_features: pd.DataFrame,
 ) -> None:
-    """The first table is cross_fit_proba's; the second the same fold models' season_proba;
-    an estimator without season_proba gives its predict_proba twice."""
+    """The first table is cross_fit_proba's; the second the same fold models' season_proba
+    (forest B: no history, no aligned composites); an estimator without season_proba gives
+    its predict_proba twice."""
     X = toy_features.drop(columns="n_clear_views")
     X = X.assign(peak_day_past1=np.where(np.array(CROPS) == "early", 10.0, 50.0))
     est = CropTypeClassifier(n_estimators=20, clean=False, past_below=1.01)
     groups = np.repeat(np.arange(20), 2)
     proba, season = cross_fit_season_proba(est, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(proba, cross_fit_proba(est, X, CROPS, groups=groups, n_splits=4))
-    alone = cross_fit_proba(est, X.drop(columns="peak_day_past1"), CROPS, groups=groups, n_splits=4)
+    # season_proba: forest B, the current season's features without the aligned composites
+    aligned = [c for c in X.columns if c.startswith("ndvi_g")]
+    evidence = X.drop(columns=["peak_day_past1", *aligned])
+    alone = cross_fit_proba(est, evidence, CROPS, groups=groups, n_splits=4)
     assert np.allclose(season, alone)
     forest = RandomForestClassifier(n_estimators=10, random_state=0)
     plain, same = cross_fit_season_proba(forest, X, CROPS, groups=groups, n_splits=4)
