@@ -77,7 +77,9 @@ def crop_params(crop: str) -> CropParams:
     row = table.loc[key].to_dict()
     return CropParams(
         crop=key,
-        **{f.name: _CASTS[str(f.type)](row[f.name]) for f in fields(CropParams) if f.name != "crop"},
+        **{
+            f.name: _CASTS[str(f.type)](row[f.name]) for f in fields(CropParams) if f.name != "crop"
+        },
     )
 
 

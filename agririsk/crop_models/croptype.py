@@ -332,7 +332,9 @@ def greenup_aligned(
     n_bin = (days[1] - days[0]) // width
     with np.errstate(invalid="ignore"):
         k = np.floor((np.arange(n_day)[None, :] - g[:, None] - days[0]) / width)
-    use = (_view_distance(ok) <= near_days) & np.isfinite(z) & np.isfinite(k) & (k >= 0) & (k < n_bin)
+    use = (
+        (_view_distance(ok) <= near_days) & np.isfinite(z) & np.isfinite(k) & (k >= 0) & (k < n_bin)
+    )
     r, d = np.nonzero(use)
     flat = r * n_bin + k[r, d].astype(int)
     total = np.bincount(flat, weights=z[r, d], minlength=n * n_bin)
@@ -341,7 +343,9 @@ def greenup_aligned(
         return np.where(count > 0, total / count, np.nan).reshape(n, n_bin)
 
 
-def _greenup_composites(daily: xr.Dataset, sm: npt.NDArray[np.float64], anchor: pd.Series) -> pd.DataFrame:
+def _greenup_composites(
+    daily: xr.Dataset, sm: npt.NDArray[np.float64], anchor: pd.Series
+) -> pd.DataFrame:
     """:func:`greenup_aligned` of the smoothed NDVI of every parcel-season (``ndvi_g<k>``).
 
     ``anchor`` is the green-up in days since the season start per ``(parcel_id,
@@ -351,7 +355,9 @@ def _greenup_composites(daily: xr.Dataset, sm: npt.NDArray[np.float64], anchor: 
     n_season, n_parcel, n_day = sm.shape
     starts = [pd.Timestamp(v).date() for v in daily["season"].to_numpy()]
     pids = daily["parcel_id"].to_numpy().astype(str)
-    idx = pd.MultiIndex.from_product([starts, pids], names=["season_start", "parcel_id"]).swaplevel()
+    idx = pd.MultiIndex.from_product(
+        [starts, pids], names=["season_start", "parcel_id"]
+    ).swaplevel()
     z = sm.reshape(n_season * n_parcel, n_day)
     obs = daily["observed"].transpose("season", "parcel_id", "day").to_numpy()
     wt = daily["weight"].transpose("season", "parcel_id", "day").to_numpy()
@@ -580,7 +586,10 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_groups(
-        self, X: pd.DataFrame, y: npt.NDArray[np.str_], keep: npt.NDArray[np.bool_],
+        self,
+        X: pd.DataFrame,
+        y: npt.NDArray[np.str_],
+        keep: npt.NDArray[np.bool_],
         past: dict[int, list[str]],
     ) -> None:
         """One rotation-group forest per past season, on the kept rows with values in it."""
@@ -717,8 +726,13 @@ def cross_fit_proba(
 
 
 def cross_fit_season_proba(
-    estimator: BaseEstimator, X: pd.DataFrame | npt.ArrayLike, y: npt.ArrayLike, *,
-    groups: npt.ArrayLike | None = None, n_splits: int = 5, random_state: int = 0,
+    estimator: BaseEstimator,
+    X: pd.DataFrame | npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    groups: npt.ArrayLike | None = None,
+    n_splits: int = 5,
+    random_state: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold probabilities with and without the past seasons, from the same fold models.
 

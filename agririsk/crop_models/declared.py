@@ -301,7 +301,9 @@ def _classify(
         classes = np.asarray(model.classes_).astype(str)
         by_season = getattr(model, "season_proba", model.predict_proba)
         proba, season = (
-            pd.concat([a, pd.DataFrame(f(feats.loc[rest]), index=rest, columns=classes)]).fillna(0.0)
+            pd.concat([a, pd.DataFrame(f(feats.loc[rest]), index=rest, columns=classes)]).fillna(
+                0.0
+            )
             for a, f in ((oof, model.predict_proba), (oof_season, by_season))
         )
     crop, prob = top_crop(proba)

@@ -178,7 +178,9 @@ class SeasonFit:
     senescence_ok: npt.NDArray[np.bool_]
 
 
-def initial_guess(smoothed: npt.ArrayLike, t_first: npt.ArrayLike, t_last: npt.ArrayLike) -> FloatArray:
+def initial_guess(
+    smoothed: npt.ArrayLike, t_first: npt.ArrayLike, t_last: npt.ArrayLike
+) -> FloatArray:
     """Initial parameters from a smoothed daily curve (one row per parcel-season).
 
     Parameters
@@ -223,7 +225,9 @@ def _nanmin_rows(a: FloatArray) -> FloatArray:
     return np.where(fin.any(axis=1), out, np.nan)
 
 
-def _bounds(theta0: FloatArray, t_first: FloatArray, t_last: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _bounds(
+    theta0: FloatArray, t_first: FloatArray, t_last: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """Box bounds from the data: values in NDVI's range, inflections inside the views' span."""
     n = len(theta0)
     peak = np.clip(0.5 * (theta0[:, 3] + theta0[:, 5]), t_first, t_last)
@@ -285,7 +289,9 @@ def fit_double_logistic(
         sl = slice(lo_row, min(lo_row + _ROWS, n))
         out = _fit_block(t[sl], y[sl], wts[sl], th0[sl], n_iter)
         theta[sl], rmse[sl], g_ok[sl], s_ok[sl] = out
-    return SeasonFit(theta=theta, rmse=rmse, n_views=used.astype(np.int64), greenup_ok=g_ok, senescence_ok=s_ok)
+    return SeasonFit(
+        theta=theta, rmse=rmse, n_views=used.astype(np.int64), greenup_ok=g_ok, senescence_ok=s_ok
+    )
 
 
 def _fit_block(
@@ -340,11 +346,15 @@ def _fit_block(
     steep_down = sd < SLOPE_RANGE[1] - 0.5
     g_ok[fit] = one_season & steep_up & _identified(tt, m, tu, su)
     # a senescence brings down most of the canopy, not a dip of the plateau
-    s_ok[fit] = one_season & steep_down & (p - b1 >= MIN_DECLINE * (p - b0)) & _identified(tt, m, td, sd)
+    s_ok[fit] = (
+        one_season & steep_down & (p - b1 >= MIN_DECLINE * (p - b0)) & _identified(tt, m, td, sd)
+    )
     return theta, rmse, g_ok, s_ok
 
 
-def _identified(t: FloatArray, m: npt.NDArray[np.bool_], t0: FloatArray, s: FloatArray) -> npt.NDArray[np.bool_]:
+def _identified(
+    t: FloatArray, m: npt.NDArray[np.bool_], t0: FloatArray, s: FloatArray
+) -> npt.NDArray[np.bool_]:
     """Views on both sides of the inflection ``t0`` and at least one on its slope."""
     frac = _expit((t - t0[:, None]) / s[:, None])
     before = (m & (t < t0[:, None])).any(axis=1)
@@ -443,7 +453,9 @@ def season_fit_features(
     keep &= ~stubble
     t_first = np.where(keep, t, np.inf).min(axis=1)
     t_last = np.where(keep, t, -np.inf).max(axis=1)
-    sm = np.where((np.arange(n_day) >= t_first[:, None]) & (np.arange(n_day) <= t_last[:, None]), sm, np.nan)
+    sm = np.where(
+        (np.arange(n_day) >= t_first[:, None]) & (np.arange(n_day) <= t_last[:, None]), sm, np.nan
+    )
     theta0 = initial_guess(sm, t_first, t_last)
     res = fit_double_logistic(t, y, theta0, weights=rw)
     b0, b1, p, tu, su, td, sd = res.theta.T

@@ -90,7 +90,15 @@ def season_indicators(
     ``season_end``, ``n_obs``, ``peak_ndvi`` (:func:`robust_peak`), ``mean_ndvi``
     (time-weighted mean over the window) and ``observed`` (``n_obs >= min_obs``).
     """
-    cols = ["parcel_id", "season_start", "season_end", "n_obs", "peak_ndvi", "mean_ndvi", "observed"]
+    cols = [
+        "parcel_id",
+        "season_start",
+        "season_end",
+        "n_obs",
+        "peak_ndvi",
+        "mean_ndvi",
+        "observed",
+    ]
     if series.empty:
         return pd.DataFrame(columns=cols)
     ok = series[(series["clear_fraction"] >= min_clear_fraction) & series[value].notna()]
@@ -106,7 +114,12 @@ def season_indicators(
             v = grp[value].to_numpy(dtype=float)
             d = (grp["_date"] - start).dt.days.to_numpy(dtype=float)
             rows.append(
-                (pid, len(v), robust_peak(v), _time_weighted_mean(d, v, 0.0, float((end - start).days)))
+                (
+                    pid,
+                    len(v),
+                    robust_peak(v),
+                    _time_weighted_mean(d, v, 0.0, float((end - start).days)),
+                )
             )
         stats = pd.DataFrame(rows, columns=["parcel_id", "n_obs", "peak_ndvi", "mean_ndvi"])
         stats = stats.set_index("parcel_id").reindex(parcels)

@@ -43,7 +43,14 @@ import pandas as pd
 
 from agririsk.crop_models.crops import CropParams, crop_params
 
-__all__ = ["SeasonResult", "SeasonsResult", "SOIL_TAW_MM_PER_M", "run_season", "run_seasons", "taw_per_m"]
+__all__ = [
+    "SeasonResult",
+    "SeasonsResult",
+    "SOIL_TAW_MM_PER_M",
+    "run_season",
+    "run_seasons",
+    "taw_per_m",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +76,15 @@ def taw_per_m(soil: str | float) -> float:
     """
     if isinstance(soil, int | float):
         if not 20 <= soil <= 300:
-            raise ValueError(f"soil water holding {soil} mm/m is implausible; give 20-300 mm per m of soil")
+            raise ValueError(
+                f"soil water holding {soil} mm/m is implausible; give 20-300 mm per m of soil"
+            )
         return float(soil)
     key = str(soil).strip().lower().replace("_", " ")
     if key not in SOIL_TAW_MM_PER_M:
-        raise ValueError(f"unknown soil texture {soil!r}; use one of {', '.join(SOIL_TAW_MM_PER_M)} or mm/m")
+        raise ValueError(
+            f"unknown soil texture {soil!r}; use one of {', '.join(SOIL_TAW_MM_PER_M)} or mm/m"
+        )
     return SOIL_TAW_MM_PER_M[key]
 
 
@@ -179,12 +190,18 @@ def run_season(
     if stage_dates is not None:
         ends = [pd.Timestamp(d).normalize() for d in stage_dates]
         if len(ends) != 4 or any(b <= a for a, b in zip([sow, *ends[:-1]], ends, strict=True)):
-            raise ValueError("stage_dates must be 4 increasing dates after sowing: the ends of the initial, "
-                             "development, mid-season and late-season stages")
+            raise ValueError(
+                "stage_dates must be 4 increasing dates after sowing: the ends of the initial, "
+                "development, mid-season and late-season stages"
+            )
         lengths = np.diff([0, *[(e - sow).days + 1 for e in ends]]).astype(int)  # ends inclusive
     total = int(lengths.sum())
     if frame.empty or not frame.index.min() <= sow <= frame.index.max():
-        span = "nothing" if frame.empty else f"{frame.index.min():%Y-%m-%d}..{frame.index.max():%Y-%m-%d}"
+        span = (
+            "nothing"
+            if frame.empty
+            else f"{frame.index.min():%Y-%m-%d}..{frame.index.max():%Y-%m-%d}"
+        )
         raise ValueError(f"no weather on the sowing date {sow:%Y-%m-%d}; daily covers {span}")
     last = min(sow + pd.Timedelta(days=total - 1), frame.index.max())
     days = pd.date_range(sow, last, freq="D")  # a season to date when the weather ends early
@@ -195,35 +212,65 @@ def run_season(
         et0 = column("et0_mm", "mm/day").reindex(days).to_numpy()
     else:
         if latitude_deg is None:
-            raise ValueError("daily has no et0_mm: pass latitude_deg so ET0 can be computed by Hargreaves")
+            raise ValueError(
+                "daily has no et0_mm: pass latitude_deg so ET0 can be computed by Hargreaves"
+            )
         from agririsk.weather.et0 import hargreaves_array
 
-        et0 = hargreaves_array(column("tmin_c", "degC").reindex(days).to_numpy(),
-                               column("tmax_c", "degC").reindex(days).to_numpy(), latitude_deg, days.day_of_year)
+        et0 = hargreaves_array(
+            column("tmin_c", "degC").reindex(days).to_numpy(),
+            column("tmax_c", "degC").reindex(days).to_numpy(),
+            latitude_deg,
+            days.day_of_year,
+        )
     missing = np.isnan(precip) | np.isnan(et0)
     if missing.any():
-        raise ValueError(f"{int(missing.sum())} day(s) without weather in the season, first "
-                         f"{days[np.flatnonzero(missing)[0]]:%Y-%m-%d}; fill short gaps first")
+        raise ValueError(
+            f"{int(missing.sum())} day(s) without weather in the season, first "
+            f"{days[np.flatnonzero(missing)[0]]:%Y-%m-%d}; fill short gaps first"
+        )
     result = run_seasons(
-        et0[:, None], precip[:, None], np.array([0]), _params_matrix([params], lengths[None, :]),
-        soil_taw_mm_per_m=np.array([taw_per_m(soil)]), irrigated=np.array([irrigated]),
-        initial_depletion=initial_depletion, keep_daily=True,
+        et0[:, None],
+        precip[:, None],
+        np.array([0]),
+        _params_matrix([params], lengths[None, :]),
+        soil_taw_mm_per_m=np.array([taw_per_m(soil)]),
+        irrigated=np.array([irrigated]),
+        initial_depletion=initial_depletion,
+        keep_daily=True,
     )
     assert result.daily is not None
     table = pd.DataFrame({k: v[:, 0] for k, v in result.daily.items()}, index=days)
     table.index.name = "date"
     return SeasonResult(
-        relative_yield=float(result.relative_yield[0]), etc_mm=float(result.etc_mm[0]),
-        eta_mm=float(result.eta_mm[0]), stress_days=int(result.stress_days[0]),
-        irrigation_mm=float(result.irrigation_mm[0]), complete=bool(result.complete[0]), daily=table,
+        relative_yield=float(result.relative_yield[0]),
+        etc_mm=float(result.etc_mm[0]),
+        eta_mm=float(result.eta_mm[0]),
+        stress_days=int(result.stress_days[0]),
+        irrigation_mm=float(result.irrigation_mm[0]),
+        complete=bool(result.complete[0]),
+        daily=table,
     )
 
 
-_PARAM_COLUMNS = ("l_ini", "l_dev", "l_mid", "l_late", "kc_ini", "kc_mid", "kc_end",
-                  "zr_min_m", "zr_max_m", "p_depletion", "ky")
+_PARAM_COLUMNS = (
+    "l_ini",
+    "l_dev",
+    "l_mid",
+    "l_late",
+    "kc_ini",
+    "kc_mid",
+    "kc_end",
+    "zr_min_m",
+    "zr_max_m",
+    "p_depletion",
+    "ky",
+)
 
 
-def _params_matrix(params: Sequence[CropParams], lengths: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _params_matrix(
+    params: Sequence[CropParams], lengths: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Per-field parameter vectors from CropParams (stage lengths optionally overridden)."""
     out = {k: np.array([getattr(p, k) for p in params], dtype=float) for k in _PARAM_COLUMNS}
     if lengths is not None:
@@ -284,20 +331,51 @@ def run_seasons(
 
     dr = initial_depletion * taw_m * zr_min
     etc_sum, eta_sum, irr_sum = np.zeros(n), np.zeros(n), np.zeros(n)
-    stress, missing, run_days = np.zeros(n, dtype=int), np.zeros(n, dtype=int), np.zeros(n, dtype=int)
-    state = {k: np.full((n_days, n), np.nan) for k in
-             ("kc", "et0_mm", "etc_mm", "eta_mm", "ks", "precip_mm", "irrigation_mm", "depletion_mm",
-              "taw_mm", "raw_mm", "zr_m", "stage")} if keep_daily else {}
+    stress, missing, run_days = (
+        np.zeros(n, dtype=int),
+        np.zeros(n, dtype=int),
+        np.zeros(n, dtype=int),
+    )
+    state = (
+        {
+            k: np.full((n_days, n), np.nan)
+            for k in (
+                "kc",
+                "et0_mm",
+                "etc_mm",
+                "eta_mm",
+                "ks",
+                "precip_mm",
+                "irrigation_mm",
+                "depletion_mm",
+                "taw_mm",
+                "raw_mm",
+                "zr_m",
+                "stage",
+            )
+        }
+        if keep_daily
+        else {}
+    )
     for t in range(n_days):
         age = t - sow
         active = (age >= 0) & (age < total)
         if not active.any():
             continue
         a = age.astype(float)
-        kc = np.where(a < ends[:, 0], kc_ini,
-             np.where(a < ends[:, 1], kc_ini + (kc_mid - kc_ini) * (a - ends[:, 0]) / np.maximum(lens[:, 1], 1),
-             np.where(a < ends[:, 2], kc_mid,
-                      kc_mid + (kc_end - kc_mid) * (a - ends[:, 2]) / np.maximum(lens[:, 3], 1))))  # eq. 66
+        kc = np.where(
+            a < ends[:, 0],
+            kc_ini,
+            np.where(
+                a < ends[:, 1],
+                kc_ini + (kc_mid - kc_ini) * (a - ends[:, 0]) / np.maximum(lens[:, 1], 1),
+                np.where(
+                    a < ends[:, 2],
+                    kc_mid,
+                    kc_mid + (kc_end - kc_mid) * (a - ends[:, 2]) / np.maximum(lens[:, 3], 1),
+                ),
+            ),
+        )  # eq. 66
         zr = zr_min + (zr_max - zr_min) * np.clip(a / np.maximum(ends[:, 1], 1), 0.0, 1.0)
         taw = taw_m * zr  # eq. 82
         e0, p_day = et0[t], rain[t]
@@ -322,9 +400,20 @@ def run_seasons(
         run_days += active
         if keep_daily:
             stage = np.select([a < ends[:, 0], a < ends[:, 1], a < ends[:, 2]], [0, 1, 2], 3)
-            for k, v in (("kc", kc), ("et0_mm", e0), ("etc_mm", etc), ("eta_mm", eta), ("ks", ks),
-                         ("precip_mm", p_day), ("irrigation_mm", add), ("depletion_mm", dr), ("taw_mm", taw),
-                         ("raw_mm", raw), ("zr_m", zr), ("stage", stage)):
+            for k, v in (
+                ("kc", kc),
+                ("et0_mm", e0),
+                ("etc_mm", etc),
+                ("eta_mm", eta),
+                ("ks", ks),
+                ("precip_mm", p_day),
+                ("irrigation_mm", add),
+                ("depletion_mm", dr),
+                ("taw_mm", taw),
+                ("raw_mm", raw),
+                ("zr_m", zr),
+                ("stage", stage),
+            ):
                 state[k][t] = np.where(active, v, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(etc_sum > 0, eta_sum / etc_sum, 1.0)
@@ -335,8 +424,12 @@ def run_seasons(
         st = state["stage"]
         state["stage"] = np.where(np.isnan(st), None, names[np.nan_to_num(st).astype(int)])  # type: ignore[assignment]
     return SeasonsResult(
-        relative_yield=np.where(bad, np.nan, ry), etc_mm=np.where(bad, np.nan, etc_sum),
-        eta_mm=np.where(bad, np.nan, eta_sum), stress_days=np.where(bad, np.nan, stress.astype(float)),
-        irrigation_mm=np.where(bad, np.nan, irr_sum), complete=run_days >= total, missing_days=missing,
+        relative_yield=np.where(bad, np.nan, ry),
+        etc_mm=np.where(bad, np.nan, etc_sum),
+        eta_mm=np.where(bad, np.nan, eta_sum),
+        stress_days=np.where(bad, np.nan, stress.astype(float)),
+        irrigation_mm=np.where(bad, np.nan, irr_sum),
+        complete=run_days >= total,
+        missing_days=missing,
         daily=state if keep_daily else None,
     )

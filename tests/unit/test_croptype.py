@@ -147,7 +147,9 @@ def test_croptype_features__no_declared_crop_in_the_features() -> None:
     """Adding the crops (declared or true) to the series does not change one feature."""
     series = toy_series(CROPS[:6])
     plain = croptype_features(series, [SEASON])
-    labelled = series.assign(declared_crop=np.where(np.arange(len(series)) % 2 == 0, "maize", "soybean"))
+    labelled = series.assign(
+        declared_crop=np.where(np.arange(len(series)) % 2 == 0, "maize", "soybean")
+    )
     labelled["crop"] = labelled["declared_crop"]
     pd.testing.assert_frame_equal(croptype_features(labelled, [SEASON]), plain)
     assert not [c for c in plain.columns if "crop" in c]
@@ -317,11 +319,15 @@ class _Counter(ClassifierMixin, BaseEstimator):
         _Counter.fits += 1
         self.classes_ = np.unique(y)
         Xf = pd.DataFrame(X).fillna(0.0)
-        self.centroids_ = np.stack([Xf[np.asarray(y) == c].mean().to_numpy() for c in self.classes_])
+        self.centroids_ = np.stack(
+            [Xf[np.asarray(y) == c].mean().to_numpy() for c in self.classes_]
+        )
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        d = ((pd.DataFrame(X).fillna(0.0).to_numpy()[:, None, :] - self.centroids_) ** 2).sum(axis=2)
+        d = ((pd.DataFrame(X).fillna(0.0).to_numpy()[:, None, :] - self.centroids_) ** 2).sum(
+            axis=2
+        )
         w = np.exp(-(d - d.min(axis=1, keepdims=True)))
         return w / w.sum(axis=1, keepdims=True)
 
@@ -378,8 +384,10 @@ def test_past_season_features__only_seasons_ended_before_as_of() -> None:
     assert {c.rsplit("_", 1)[1] for c in past.columns} == {"past1", "past2"}
     assert past["greenup_day_past1"].notna().all()
     # P01 (late crop) greens up later than P00 in both past seasons
-    assert (past.loc["P01", ["greenup_day_past1", "greenup_day_past2"]] >
-            past.loc["P00", ["greenup_day_past1", "greenup_day_past2"]]).all()
+    assert (
+        past.loc["P01", ["greenup_day_past1", "greenup_day_past2"]]
+        > past.loc["P00", ["greenup_day_past1", "greenup_day_past2"]]
+    ).all()
     mid = past_season_features(series, seasons, as_of=SEASON.shifted_years(-1).end)
     assert {c.rsplit("_", 1)[1] for c in mid.columns} == {"past1"}  # last year ends on as_of
     few = past_season_features(series, seasons, as_of=SEASON.end, min_clear_views=1000)
@@ -475,7 +483,10 @@ def test_crop_checks__history_alone_never_makes_a_mismatch() -> None:
     differs = cur["predicted_crop"].ne(cur["declared_crop"])
     expected = cur["season_probability"].where(differs, cur["probability"])
     assert np.allclose(preds.set_index("parcel_id")["probability"], expected)
-    assert crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end) == []
+    assert (
+        crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end)
+        == []
+    )
 
 
 def test_classifier__the_flags_forest_is_the_one_without_the_aligned_composites(
@@ -556,7 +567,10 @@ def test_crop_checks__a_flag_needs_both_forests() -> None:
         "P09": {"other": 0.85, "maize": 0.15},
     }
     table, _ = crop_checks(
-        toy_series(["early"] * len(crops)), parcels, [SEASON], as_of=SEASON.end,
+        toy_series(["early"] * len(crops)),
+        parcels,
+        [SEASON],
+        as_of=SEASON.end,
         estimator=_Scripted(a, b, dict(zip(parcels["parcel_id"], crops, strict=True))),
     )
     cur = table.set_index("parcel_id")
@@ -569,7 +583,9 @@ def test_crop_checks__a_flag_needs_both_forests() -> None:
     flagged = cur[cur["crop_mismatch"].astype(bool)]
     assert (flagged["predicted_crop"] != flagged["declared_crop"]).all()
     preds = crop_predictions(table, date=SEASON.end)
-    alerts = crop_mismatch_conditions(preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end)
+    alerts = crop_mismatch_conditions(
+        preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end
+    )
     assert {c.parcel_id for c in alerts} == {"P00", "P09"}
 
 
@@ -614,7 +630,9 @@ def test_benchmark_coverage_rules__from_the_crop_calendar_and_clear_views_only()
     of the declared crops that lie within 30 days of another (other 250, soybean 261,
     maize 271; wheat 205 is alone); rule A is ±15 days around the declared crop's."""
     bench = _croptype_bench()
-    windows = bench.harvest_windows(pd.Series(["maize", "soybean", "other", "wheat", "maize"]), 2026)
+    windows = bench.harvest_windows(
+        pd.Series(["maize", "soybean", "other", "wheat", "maize"]), 2026
+    )
     assert windows["b"] == (pd.Timestamp("2026-09-07"), pd.Timestamp("2026-09-28"))  # DOY 250, 271
     lo, hi = windows["a"]["maize"]
     assert (lo, hi) == (pd.Timestamp("2026-09-13"), pd.Timestamp("2026-10-13"))
@@ -622,7 +640,9 @@ def test_benchmark_coverage_rules__from_the_crop_calendar_and_clear_views_only()
     series = pd.DataFrame(
         {
             "parcel_id": ["P1", "P1", "P1", "P2"],
-            "datetime": pd.to_datetime(["2026-03-20", "2026-09-10", "2026-09-20", "2026-09-12"], utc=True),
+            "datetime": pd.to_datetime(
+                ["2026-03-20", "2026-09-10", "2026-09-20", "2026-09-12"], utc=True
+            ),
             "clear_fraction": [1.0, 1.0, 1.0, 0.3],
         }
     )

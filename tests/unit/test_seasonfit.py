@@ -26,12 +26,18 @@ SEASON = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
 
 def linear_guess(t: np.ndarray, y: np.ndarray, n_day: int = 260) -> np.ndarray:
     """Initial values from a curve drawn straight between the views (a crude smoother)."""
-    curves = [np.interp(np.arange(n_day), ti[np.isfinite(ti)], yi[np.isfinite(ti)], left=np.nan, right=np.nan)
-              for ti, yi in zip(t, y, strict=True)]
+    curves = [
+        np.interp(
+            np.arange(n_day), ti[np.isfinite(ti)], yi[np.isfinite(ti)], left=np.nan, right=np.nan
+        )
+        for ti, yi in zip(t, y, strict=True)
+    ]
     return initial_guess(np.array(curves), np.nanmin(t, axis=1), np.nanmax(t, axis=1))
 
 
-def sparse_views(offsets: np.ndarray, gap: float = 25.0, noise: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def sparse_views(
+    offsets: np.ndarray, gap: float = 25.0, noise: float = 0.01, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One view every ``gap`` days from each offset, over 0-250 d, of the :data:`TRUE` curve."""
     rng = np.random.default_rng(seed)
     t = offsets[:, None] + np.arange(0.0, 250.0, gap)[None, :]
@@ -76,10 +82,16 @@ def test_fit__an_inflection_without_a_view_on_its_slope_is_not_identifiable() ->
 
 
 def test_fit__too_few_views_or_no_season_is_not_fitted() -> None:
-    t = np.array([[0.0, 60.0, 120.0, 180.0, 240.0, np.nan, np.nan],
-                  [0.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0]])
+    t = np.array(
+        [
+            [0.0, 60.0, 120.0, 180.0, 240.0, np.nan, np.nan],
+            [0.0, 30.0, 60.0, 90.0, 120.0, 150.0, 180.0],
+        ]
+    )
     y = np.vstack([double_logistic(t[0], TRUE), np.full(7, 0.2)])  # 5 views; bare soil all season
-    fit = fit_double_logistic(t, y, linear_guess(np.nan_to_num(t, nan=250.0), np.nan_to_num(y, nan=0.2)))
+    fit = fit_double_logistic(
+        t, y, linear_guess(np.nan_to_num(t, nan=250.0), np.nan_to_num(y, nan=0.2))
+    )
     assert np.isnan(fit.theta[0]).all() and not fit.greenup_ok[0]
     assert not fit.greenup_ok[1] and not fit.senescence_ok[1]
     assert fit.n_views.tolist() == [5, 7]
@@ -97,11 +109,22 @@ def test_fit__a_view_of_weight_zero_does_not_pull_the_curve() -> None:
 
 def test_after_harvest__drops_the_stubble_views_not_the_dry_canopy() -> None:
     """Views after the peak at the post-season floor go (two or more); a single low last view stays."""
-    y = np.array([
-        [0.15, 0.5, 0.85, 0.7, 0.33, 0.21, 0.21, np.nan],  # dry canopy 0.33, then stubble
-        [0.15, 0.5, 0.85, 0.7, 0.5, 0.33, np.nan, np.nan],  # mid-season: the decline's last view
-        [0.2, 0.21, 0.22, 0.2, 0.21, 0.2, 0.21, 0.2],  # no season
-    ])
+    y = np.array(
+        [
+            [0.15, 0.5, 0.85, 0.7, 0.33, 0.21, 0.21, np.nan],  # dry canopy 0.33, then stubble
+            [
+                0.15,
+                0.5,
+                0.85,
+                0.7,
+                0.5,
+                0.33,
+                np.nan,
+                np.nan,
+            ],  # mid-season: the decline's last view
+            [0.2, 0.21, 0.22, 0.2, 0.21, 0.2, 0.21, 0.2],  # no season
+        ]
+    )
     drop = after_harvest(y)
     assert drop[0].tolist() == [False] * 5 + [True, True, False]
     assert not drop[1:].any()
@@ -113,13 +136,17 @@ def test_season_fit_features__days_since_the_season_start_and_nan_when_truncated
     true = TRUE.copy()
     true[3], true[5] = 40.0 + MARGIN_DAYS, 130.0 + MARGIN_DAYS  # on the smoothing's axis
     y = double_logistic(t + MARGIN_DAYS, true)
-    series = pd.DataFrame({
-        "parcel_id": "P0",
-        "item_id": [f"I{k}" for k in range(len(t))],
-        "datetime": [pd.Timestamp(SEASON.start, tz="UTC") + pd.Timedelta(days=int(d)) for d in t],
-        "clear_fraction": 1.0,
-        "ndvi_p50": y,
-    })
+    series = pd.DataFrame(
+        {
+            "parcel_id": "P0",
+            "item_id": [f"I{k}" for k in range(len(t))],
+            "datetime": [
+                pd.Timestamp(SEASON.start, tz="UTC") + pd.Timedelta(days=int(d)) for d in t
+            ],
+            "clear_fraction": 1.0,
+            "ndvi_p50": y,
+        }
+    )
     daily = smooth_series(series, [SEASON])
     full = season_fit_features(daily, clear_view=0.6, offset_days=MARGIN_DAYS)
     assert list(full.columns) == list(FIT_COLUMNS)
@@ -127,7 +154,9 @@ def test_season_fit_features__days_since_the_season_start_and_nan_when_truncated
     assert row["fit_greenup_day"] == pytest.approx(40.0, abs=3.0)
     assert row["fit_senescence_day"] == pytest.approx(130.0, abs=3.0)
     assert row["fit_season_days"] == pytest.approx(90.0, abs=4.0)
-    cut = season_fit_features(daily, clear_view=0.6, offset_days=MARGIN_DAYS, last_day=MARGIN_DAYS + 100)
+    cut = season_fit_features(
+        daily, clear_view=0.6, offset_days=MARGIN_DAYS, last_day=MARGIN_DAYS + 100
+    )
     row = cut.loc[("P0", SEASON.start)]
     assert row["fit_greenup_day"] == pytest.approx(40.0, abs=3.0)
     assert np.isnan(row["fit_senescence_day"]) and np.isnan(row["fit_season_days"])
