@@ -37,10 +37,18 @@ per-acquisition schedule; ``delay_cron`` counts the clear acquisitions up to the
 that opened the alert, minus one (with two clear views between runs it is 1 even for a
 perfect detector), and ``cron_ok`` says whether that run is no later than the first cron
 run on or after the second clear acquisition after the event. Calendar delays are in days
-from the event. An event without a clear acquisition after it before the season end is
-*not observable* and counted apart: recall is given over all events and over observable
-ones. ``no_emergence`` is only visible once the peers are green (weeks after the
+from the event. ``no_emergence`` is only visible once the peers are green (weeks after the
 emergence date that is its event date): its delay is reported, not held to the goal.
+
+**Observable**: recall is given over all events and over the *observable* ones. A hail or
+flood is observable when a clear view shows it as that event (:func:`observability`,
+docs/monitoring.md "Which planted hail and floods the sky shows", stated from the
+generator's physics before counting): a view before it where the peers are half-way green
+and one after it, before the field's own ripening, with the peers' canopy comparable
+(hail: at most 20 days after it, before it regrows past ~62 %); or, a flood, a view of its
+water within 10 days while the peers are dry. An early harvest or a field never sown is
+observable with any clear view after the event. The table ends with hail and flood
+recall split by observable / not observable and why not.
 
     .venv/bin/python benchmarks/monitor_vs_truth.py --seeds 0 1 2 4 5 --dir /tmp/h2 \
         --held-out 8 9 10 12 13 14 15 16 17 18 19 --json /tmp/h2/monitor_vs_truth.json
@@ -49,8 +57,12 @@ Seeds 0, 1, 2, 4, 5 tune the rules; 8-19 were looked at after earlier revisions;
 (``--seeds --held-out 20 21 22 23 24 25``) were first generated after the rules of
 docs/monitoring.md "Collapses seen late" were frozen; 26-33 after those of "Floods before
 green-up" and 34-41 after those of "Hail seen only after it" were (``--seeds --held-out 34
-35 36 37 38 39 40 41``; the regions are generated on first use). ``hail_as_decline`` counts hail
-parcels alerted ``vegetation_decline`` (not a hit: docs/monitoring.md says why).
+35 36 37 38 39 40 41``; the regions are generated on first use); 42-49 after those of "Naming a
+collapse: hail or flood" (``--seeds --held-out 42 43 44 45 46 47 48 49 --dir DIR``); 50-57
+after those of "Floods seen only weeks later", 58-65 and 66-73 after those of "Regrowing
+before flowering" (docs/monitoring.md).
+``hail_as_decline`` counts hail parcels alerted ``vegetation_decline`` (not a hit:
+docs/monitoring.md says why).
 """
 
 from __future__ import annotations
@@ -68,7 +80,14 @@ import pandas as pd
 
 from agririsk.imagery import parcel_series
 from agririsk.monitoring import monitor_region, read_alerts
-from agririsk.monitoring.detectors import MIN_CLEAR, clear_observations
+from agririsk.monitoring.detectors import (
+    MIN_AMPLITUDE,
+    MIN_CLEAR,
+    SOIL_NDVI,
+    clear_observations,
+    peer_reference,
+)
+from agririsk.monitoring.signatures import PEERS_DRY_NDWI
 from agririsk.monitoring.store import connect
 from agririsk.pipeline import load_inputs
 from agririsk.region import Region
@@ -85,6 +104,71 @@ EVENT_KIND = {
 DAMAGE_KINDS = ("crop_failure", "flood", "no_emergence", "early_harvest")
 #: truth: a parcel the season's water shortage hit (relative yield from water < 0.95)
 DROUGHT_RY = 0.95
+#: observability (docs/monitoring.md, "Which planted hail and floods the sky shows"): the
+#: peers' NDVI at which a field's canopy can first be compared with theirs (half-way green,
+#: the detectors' green-up views)
+GREEN_UP_REF = 0.25
+#: hail leaves 30 % of the field's own green amplitude, regrowing 1.6 points a day: up to
+#: this many days after it the field keeps <= 62 % (a loss >= 38 %)
+HAIL_READABLE_DAYS = 20
+#: a flood's water stands on the field this many days (docs/sample-region.md §3)
+FLOOD_WATER_DAYS = 10
+
+
+def ripening_start(truth_row: pd.Series) -> pd.Timestamp:
+    """The day the field's own canopy has lost 12 % of its green amplitude to senescence.
+
+    The sample region's senescence is a logistic centred on ``peak + 0.62 (harvest -
+    peak) - 25 (1 - ry_water)`` days with scale ``(harvest - peak) / 9``
+    (``agririsk.sample._crops.crop_ndvi``); two scales before its centre 12 % is gone.
+    From then on a ripening offset of 5 days between the field and its peers (the spread
+    of sowing dates) moves its share of their canopy by 10-35 %, as much as a signature.
+    """
+    peak = pd.Timestamp(truth_row["peak_date"])
+    span = (pd.Timestamp(truth_row["harvest_date"]) - peak).days
+    centre = 0.62 * span - 25.0 * (1.0 - float(truth_row["ry_water"]))
+    return peak + pd.Timedelta(days=round(centre - 2.0 * max(span / 9.0, 2.0)))
+
+
+def observability(
+    event: str, ev_day: pd.Timestamp, ripe: pd.Timestamp, views: pd.DataFrame
+) -> tuple[bool, str]:
+    """Is a planted hail or flood visible from space as that event? (observable, why not).
+
+    Stated from the physics before counting (docs/monitoring.md, "Which planted hail and
+    floods the sky shows"). ``views``: the parcel's clear views (``date``, the peers'
+    ``ref`` and ``ref_ndwi``, :func:`_clear_views`). A view on the event day already shows
+    the damage (the generator applies it from that day on).
+
+    - *before*: a clear view before the event where the peers are at least half-way
+      green (``ref >= GREEN_UP_REF``): the field's canopy was comparable with theirs;
+    - *after*, before the field's own ripening (:func:`ripening_start`) and with the
+      peers' green amplitude >= ``MIN_AMPLITUDE`` (their canopy comparable): hail within
+      ``HAIL_READABLE_DAYS``; a flood on any such view (it stays at 15-45 % of its canopy);
+    - or, a flood only, with or without a view before: a view within ``FLOOD_WATER_DAYS``
+      of it while the peers are dry (median NDWI <= ``PEERS_DRY_NDWI``: not paddies
+      standing in water themselves), which shows its water.
+    """
+    day = views["date"]
+    ref = views["ref"].to_numpy(float)
+    since = (day - ev_day).dt.days.to_numpy()
+    before = bool(((since < 0) & (ref >= GREEN_UP_REF)).any())
+    readable = (since >= 0) & (day < ripe).to_numpy() & (ref - SOIL_NDVI >= MIN_AMPLITUDE)
+    if event == "hail":
+        readable &= since <= HAIL_READABLE_DAYS
+    if event == "flood":
+        dry = views["ref_ndwi"].to_numpy(float) <= PEERS_DRY_NDWI
+        if ((since >= 0) & (since <= FLOOD_WATER_DAYS) & dry).any():
+            return True, "water seen"
+    if before and readable.any():
+        return True, "seen before and after"
+    if not before:
+        return False, "no comparable view before"
+    if not ((since >= 0) & (day < ripe).to_numpy()).any():
+        return False, "no view after before ripening"
+    if event == "hail" and not ((since >= 0) & (since <= HAIL_READABLE_DAYS)).any():
+        return False, f"no view within {HAIL_READABLE_DAYS} days"
+    return False, "peers not comparable after"
 
 
 def cron_dates(region: Region) -> list[dt.date]:
@@ -123,11 +207,15 @@ def _monitor(region: Region, db: Path, dates: list[dt.date], workers: int) -> pd
 
 
 def _clear_views(region: Region) -> pd.DataFrame:
-    """``parcel_id, date`` of every clear view of the season, as the detectors see them."""
+    """``parcel_id, date, ref, ref_ndwi`` of every clear view of the season, as the detectors
+    see them (the peers' reference of the declared crop, :func:`peer_reference`)."""
     end = region.season.end + dt.timedelta(days=CRON_DAYS)
     inputs = load_inputs(region, until=end)
     s = parcel_series(inputs.items, inputs.parcels, region.default_workspace())
-    return clear_observations(s, region.season, end, min_clear=MIN_CLEAR)[["parcel_id", "date"]]
+    obs = clear_observations(s, region.season, end, min_clear=MIN_CLEAR)
+    crops = inputs.parcels.set_index("parcel_id")["declared_crop"].astype(str)
+    crops.index = crops.index.astype(str)
+    return peer_reference(obs, crops)[["parcel_id", "date", "ref", "ref_ndwi"]]
 
 
 def _acquisition_dates(region: Region) -> list[dt.date]:
@@ -165,9 +253,9 @@ def evaluate_seed(
     same_crop = set(truth.index[truth["crop_mismatch"] == 0])
     season_end = pd.Timestamp(region.season.end)
     cron_ts = [pd.Timestamp(d) for d in cron]
-    by_parcel = {
-        str(p): np.sort(g["date"].to_numpy("datetime64[D]")) for p, g in views.groupby("parcel_id")
-    }
+    views = views.sort_values(["parcel_id", "date"])
+    view_groups = {str(p): g for p, g in views.groupby("parcel_id")}
+    by_parcel = {p: g["date"].to_numpy("datetime64[D]") for p, g in view_groups.items()}
     out: dict[str, Any] = {"seed": seed, "n_parcels": len(truth), "kinds": {}, "events": []}
     for event, kind in EVENT_KIND.items():
         planted = sorted(truth.index[truth["event"] == event])
@@ -179,7 +267,16 @@ def evaluate_seed(
             after = after[
                 (after > np.datetime64(ev_day.date())) & (after <= np.datetime64(season_end.date()))
             ]
-            obs = len(after) > 0
+            seen_after = len(after) > 0
+            if event in ("hail", "flood"):
+                obs, why = observability(
+                    event,
+                    ev_day,
+                    ripening_start(truth.loc[pid]),
+                    view_groups.get(pid, views.iloc[:0]),
+                )
+            else:  # no_emergence, early_harvest: any clear view after the event
+                obs, why = seen_after, ("" if seen_after else "no clear view after")
             observable.append(obs)
             # an early harvest ends a dry-down that the generator starts before the harvest
             # day (senescence centred at peak + 0.62 (harvest - peak) - 25 (1 - ry_water)
@@ -196,6 +293,8 @@ def evaluate_seed(
                 "crop_mismatch": int(truth.loc[pid, "crop_mismatch"]),
                 "event_date": ev_day.date().isoformat(),
                 "observable": obs,
+                "why": why,
+                "seen_after": seen_after,
                 "clear_after": [str(d) for d in after[:4]],
                 "detected": first is not None,
                 "other_kinds": sorted(
@@ -214,7 +313,9 @@ def evaluate_seed(
                     days_cron=int((opened - ev_day).days),
                     delay_cron=max(n_cron - 1, 0),
                     cron_ok=bool(opened <= bound),
-                    first_clear_days=int((pd.Timestamp(after[0]) - ev_day).days) if obs else None,
+                    first_clear_days=int((pd.Timestamp(after[0]) - ev_day).days)
+                    if seen_after
+                    else None,
                 )
             if first_acq is not None:
                 opened = first_acq["opened_as_of"]
@@ -312,6 +413,35 @@ def _f(x: float | None) -> str:
     return "   -" if x is None else f"{x:4.2f}"
 
 
+def observability_table(results: list[dict[str, Any]]) -> list[str]:
+    """Hail and flood recall over the events the sky shows and over those it does not.
+
+    Summed over the seeds of ``results``; per kind, the reasons an event is not
+    observable (:func:`observability`) with how many of them were found anyway.
+    """
+    lines = [
+        "event -> kind          planted | observable: found/n recall | not observable: found/n"
+        " | why not observable (found/n)"
+    ]
+    for event in ("hail", "flood"):
+        ev = [e for r in results for e in r["events"] if e["event"] == event]
+        obs = [e for e in ev if e["observable"]]
+        nob = [e for e in ev if not e["observable"]]
+        why: dict[str, list[int]] = {}
+        for e in nob:
+            why.setdefault(e["why"], [0, 0])
+            why[e["why"]][0] += int(e["detected"])
+            why[e["why"]][1] += 1
+        n_hit = sum(e["detected"] for e in obs)
+        rec = f"{n_hit / len(obs):4.2f}" if obs else "   -"
+        lines.append(
+            f"{event:5s} -> {EVENT_KIND[event]:12s} {len(ev):7d} | {n_hit:4d}/{len(obs):<4d} {rec}"
+            f"       | {sum(e['detected'] for e in nob):4d}/{len(nob):<4d}"
+            f"             | {'; '.join(f'{w} {h}/{n}' for w, (h, n) in sorted(why.items()))}"
+        )
+    return lines
+
+
 def format_table(results: list[dict[str, Any]], title: str) -> str:
     """The per-seed, per-kind table and the delay distribution."""
     lines = [
@@ -347,7 +477,7 @@ def format_table(results: list[dict[str, Any]], title: str) -> str:
     for e in (e for r in results for e in r["events"]):
         first_clear = e["clear_after"][0] if e["clear_after"] else "-"
         if not e["observable"]:
-            tail = "not observable"
+            tail = f"not observable ({e['why']}), {'found' if e['detected'] else 'missed'}"
         elif not e["detected"]:
             tail = f"missed (other alerts: {', '.join(e['other_kinds']) or 'none'})"
         else:
@@ -405,6 +535,8 @@ def format_table(results: list[dict[str, Any]], title: str) -> str:
     ]
     if missed:
         lines.append(f"missed: {missed}")
+    lines.append(f"-- {title}: planted hail and floods the sky shows (observable) or not")
+    lines += observability_table(results)
     return "\n".join(lines)
 
 

@@ -254,7 +254,6 @@ def _decide(  # type: ignore[no-untyped-def]
             valid[k]
             and plateau[k]
             and prev_green[k]
-            and day[k] >= flowering + 10
             and f[k] < 0.5
             and kn >= 0
             and day[kn] - day[k] <= abrupt_gap

@@ -44,7 +44,10 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   late*: a field level with its
   peers (``f >= LEVEL_F``) below half of them at their plateau on the next comparable
   view 20-``GAP_MAX_DAYS`` (60) days later, its own NDVI down by 0.35 of the amplitude, is
-  a collapse (hail has regrown above 60 % by then, a flood stays below ~45 %). Two
+  a collapse (hail has regrown above 60 % by then, a flood stays below ~45 %); so is a
+  field last seen level with its peers or on track at green-up, below
+  ``FLOOD_CEILING_F`` (45 %) of them at their plateau 20-60 days later after a storm,
+  whatever its own NDVI did (a flood at green-up cuts a canopy that would have grown). Two
   floods need no green view in the same way: open water above the peers' on a green
   field (``f >= 0.6`` on the previous comparable view) below 30 % of its ripening peers
   after the start of ripening; and *drowned*: open water above the peers', below 30 %
@@ -99,12 +102,14 @@ __all__ = [
     "clear_observations",
     "peer_reference",
     "peer_table",
+    "peer_groups",
     "calendar_ndvi",
     "detect_imagery",
     "detect_imagery_obs",
     "data_gaps",
     "crop_mismatch_conditions",
     "area_heavy_rain",
+    "station_heavy_rain",
 ]
 
 logger = logging.getLogger(__name__)
@@ -176,14 +181,24 @@ FLOOD_CEILING_F = 0.45
 
 
 def clear_observations(
-    series: pd.DataFrame, season: Season, as_of: dt.date, *, min_clear: float = MIN_CLEAR
+    series: pd.DataFrame,
+    season: Season,
+    as_of: dt.date,
+    *,
+    min_clear: float = MIN_CLEAR,
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """Clear per-parcel observations of the season up to ``as_of``, one per parcel and day.
+
+    ``categorical``: ``parcel_id`` as a :class:`pandas.Categorical` (categories sorted),
+    same values: a run factorizes the parcel ids of its ~180,000 views in several steps,
+    which then take the codes instead of hashing the strings each time.
 
     Returns
     -------
     DataFrame ``parcel_id, date, ndvi, ndwi, clear_fraction`` (``ndvi``: robust median
-    ``ndvi_p50`` when present, else ``ndvi_mean``; ``ndwi`` NaN when not reduced).
+    ``ndvi_p50`` when present, else ``ndvi_mean``; ``ndwi`` NaN when not reduced), sorted
+    by parcel and date.
     """
     cols = ["parcel_id", "date", "ndvi", "ndwi", "clear_fraction"]
     if series.empty:
@@ -220,16 +235,44 @@ def clear_observations(
     # last item id: the same whatever order the rows come in
     # (a stable sort on integer codes, ranked as the strings are: sort_values and
     # drop_duplicates hashed the ~180,000 parcel ids of a season twice, 33 -> 12 ms)
+    pcodes, puniques = pd.factorize(out["parcel_id"], sort=True)
     keys = [
-        _sort_codes(out["parcel_id"]),
+        np.where(pcodes < 0, len(puniques), pcodes),
         out["date"].to_numpy("datetime64[ns]").view(np.int64),
         out["clear_fraction"].to_numpy(float),
         out["t"].to_numpy("datetime64[ns]").view(np.int64),
-    ] + ([_sort_codes(out["item"])] if "item" in out else [])
-    order = np.lexsort(keys[::-1])
-    pid, day = keys[0][order], keys[1][order]
-    last = np.r_[(pid[1:] != pid[:-1]) | (day[1:] != day[:-1]), True]
-    return out.iloc[order[last]].reset_index(drop=True)[cols]
+    ]
+
+    def same_day(order: np.ndarray) -> np.ndarray:
+        pid, day = keys[0][order], keys[1][order]
+        return (pid[1:] == pid[:-1]) & (day[1:] == day[:-1])
+
+    # by parcel and day first (one integer key, a stable sort: 1 ms where the lexsort of
+    # four keys took 7 ms at 180,000 views); only when a parcel has several views on one
+    # day does their order (the clearest, the latest, the last item) need the other keys
+    day_no = keys[1] // 86_400_000_000_000  # ``date`` is normalized: one number a day
+    span = int(day_no.max() - day_no.min()) + 1 if len(day_no) else 1
+    by_day = keys[0].astype(np.int64) * span + (day_no - (day_no.min() if len(day_no) else 0))
+    order = np.argsort(by_day, kind="stable")
+    same = same_day(order)
+    if same.any():
+        order = np.lexsort(keys[::-1])
+        same = same_day(order)
+        if "item" in out:
+            # the item id only breaks ties of the other keys (rare: ranking the ~180,000
+            # item ids took ~8 ms); without a tie the order is the same with or without it
+            a, b = order[:-1][same], order[1:][same]
+            if ((keys[2][a] == keys[2][b]) & (keys[3][a] == keys[3][b])).any():
+                keys.append(_sort_codes(out["item"]))
+                order = np.lexsort(keys[::-1])
+                same = same_day(order)
+    kept = order[np.r_[~same, True]]
+    if not categorical:
+        return out.iloc[kept].reset_index(drop=True)[cols]
+    # the parcel ids from their codes (taking the ~180,000 strings took ~2.5 ms)
+    result = out[cols[1:]].iloc[kept].reset_index(drop=True)
+    result.insert(0, "parcel_id", pd.Categorical.from_codes(pcodes[kept], categories=puniques))
+    return result
 
 
 def _sort_codes(values: pd.Series) -> np.ndarray:
@@ -260,15 +303,21 @@ PEER_FINGERPRINT = ["n_peers", "n_ndwi", "s_ndvi", "s2_ndvi", "s_ndwi"]
 PEER_COLUMNS = ["crop", "date", "n_peers", "ref", "ref_ndwi", *PEER_FINGERPRINT[1:]]
 
 
-def _peer_groups(
-    obs: pd.DataFrame, crops: pd.Series
-) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+#: :func:`peer_groups`: (crop code per row, group per row, the groups)
+PeerGroups = tuple[np.ndarray, np.ndarray, pd.DataFrame]
+
+
+def peer_groups(obs: pd.DataFrame, crops: pd.Series) -> PeerGroups:
     """(crop code per row, group per row, the groups: ``crop, date`` and the fingerprint sums).
 
     A group is a declared crop (``other`` when undeclared) and a date; groups are sorted by
     crop, then date; crop codes index the sorted crop names (``groups.attrs['crops']``).
+    Computed once per run and handed to :func:`peer_table` and :func:`peer_reference`
+    (``groups=``), which compute it otherwise.
     """
     codes, pids = pd.factorize(obs["parcel_id"], sort=False)
+    if isinstance(pids, pd.Categorical):  # clear_observations(categorical=True)
+        pids = np.asarray(pids, dtype=object)
     crop_code, crop_names = pd.factorize(
         pd.Series(pids).map(crops).fillna("other").astype(str), sort=True
     )
@@ -303,7 +352,11 @@ def _peer_groups(
 
 
 def peer_table(
-    obs: pd.DataFrame, crops: pd.Series, *, known: pd.DataFrame | None = None
+    obs: pd.DataFrame,
+    crops: pd.Series,
+    *,
+    known: pd.DataFrame | None = None,
+    groups: PeerGroups | None = None,
 ) -> pd.DataFrame:
     """The peers' reference per crop and date: what :func:`peer_reference` gives each row.
 
@@ -316,6 +369,7 @@ def peer_table(
         the number with NDWI, the sums of NDVI, NDVI² and NDWI) takes its reference from
         it; the others are computed. A run adding one item recomputes the groups of that
         item's date only.
+    groups : :func:`peer_groups` of ``obs`` and ``crops`` (default computed here).
 
     Returns
     -------
@@ -325,14 +379,14 @@ def peer_table(
     (:func:`calendar_ndvi`), ``ref_ndwi`` their median NDWI (NaN with fewer than
     ``MIN_PEERS``).
     """
-    _, group, groups = _peer_groups(obs, crops)
-    return _reference_of_groups(obs, group, groups, known)
+    _, group, table = groups if groups is not None else peer_groups(obs, crops)
+    return _reference_of_groups(obs, group, table, known)
 
 
 def _reference_of_groups(
     obs: pd.DataFrame, group: np.ndarray, groups: pd.DataFrame, known: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """:func:`peer_table` from the groups of :func:`_peer_groups`."""
+    """:func:`peer_table` from the groups of :func:`peer_groups`."""
     ref = np.full(len(groups), np.nan)
     ref_ndwi = np.full(len(groups), np.nan)
     todo = np.ones(len(groups), bool)
@@ -376,21 +430,26 @@ def _reference_of_groups(
 
 
 def peer_reference(
-    obs: pd.DataFrame, crops: pd.Series, *, table: pd.DataFrame | None = None
+    obs: pd.DataFrame,
+    crops: pd.Series,
+    *,
+    table: pd.DataFrame | None = None,
+    groups: PeerGroups | None = None,
 ) -> pd.DataFrame:
     """``obs`` with ``crop``, ``ref`` (expected NDVI), ``ref_ndwi`` and ``n_peers`` per row.
 
     ``table``: :func:`peer_table` of these ``obs`` and ``crops`` (e.g. kept from earlier
     runs, :func:`agririsk.monitoring.cache.peer_table`); default computed here.
+    ``groups``: :func:`peer_groups` of these ``obs`` and ``crops``; default computed here.
     """
-    row_crop, group, groups = _peer_groups(obs, crops)
+    row_crop, group, by_group = groups if groups is not None else peer_groups(obs, crops)
     if table is None:
-        table = _reference_of_groups(obs, group, groups, None)
+        table = _reference_of_groups(obs, group, by_group, None)
     if (
-        len(table) == len(groups)
-        and table["crop"].tolist() == groups["crop"].tolist()
+        len(table) == len(by_group)
+        and table["crop"].tolist() == by_group["crop"].tolist()
         and (
-            table["date"].to_numpy("datetime64[D]") == groups["date"].to_numpy("datetime64[D]")
+            table["date"].to_numpy("datetime64[D]") == by_group["date"].to_numpy("datetime64[D]")
         ).all()
     ):
         pos = group  # the table of these observations: the same groups in the same order
@@ -402,9 +461,8 @@ def peer_reference(
                 strict=True,
             )
         )
-        found = [
-            at.get(k) for k in zip(groups["crop"].tolist(), groups["date"].tolist(), strict=True)
-        ]
+        keys = zip(by_group["crop"].tolist(), by_group["date"].tolist(), strict=True)
+        found = [at.get(k) for k in keys]
         if any(i is None for i in found):
             raise ValueError(
                 "peer_reference: the peer table has no row for some crop and date of the "
@@ -412,7 +470,7 @@ def peer_reference(
             )
         pos = np.asarray(found, np.int64)[group]
     o = obs.copy()
-    o["crop"] = pd.Categorical.from_codes(row_crop, groups.attrs["crops"])
+    o["crop"] = pd.Categorical.from_codes(row_crop, by_group.attrs["crops"])
     o["n_peers"] = table["n_peers"].to_numpy(np.int64)[pos]
     o["ref"] = table["ref"].to_numpy(float)[pos]
     o["ref_ndwi"] = table["ref_ndwi"].to_numpy(float)[pos]
@@ -484,6 +542,8 @@ def detect_imagery_obs(
     parcels: Collection[str] | None = None,
     use_kernel: bool | None = None,
     peers: pd.DataFrame | None = None,
+    parcel_station: pd.Series | None = None,
+    groups: PeerGroups | None = None,
 ) -> list[Condition]:
     """:func:`detect_imagery` on the output of :func:`clear_observations` (computed once per run).
 
@@ -492,10 +552,14 @@ def detect_imagery_obs(
     their conditions in Python; False runs the Python function on every parcel. Both give
     the same conditions. ``peers``: the :func:`peer_table` of ``obs`` and ``crops`` (kept
     between runs by :func:`agririsk.monitoring.cache.peer_table`); default computed here.
+    ``parcel_station``: each parcel's nearest station; when given, ``heavy_rain`` is per
+    station (:func:`station_heavy_rain`) and a parcel's storms are its station's (the
+    same days as its rows of :func:`area_heavy_rain`). ``groups``: :func:`peer_groups` of
+    ``obs`` and ``crops`` (default computed here).
     """
     if obs.empty:
         return []
-    obs = peer_reference(obs, crops, table=peers)
+    obs = peer_reference(obs, crops, table=peers, groups=groups)
     amp = obs["ref"] - SOIL_NDVI
     obs["valid"] = amp >= MIN_AMPLITUDE
     obs["f"] = np.where(
@@ -532,7 +596,9 @@ def detect_imagery_obs(
     # has ~200,000 rows: parcel codes, no isin or groupby over their strings)
     rain_day = np.zeros(0, np.int64)
     rain_lo = rain_hi = np.zeros(len(starts), np.int64)
-    if heavy_rain is not None and not heavy_rain.empty:
+    if heavy_rain is not None and not heavy_rain.empty and parcel_station is not None:
+        rain_day, rain_lo, rain_hi = _station_storms(heavy_rain, parcel_station, seg_pid, judge)
+    elif heavy_rain is not None and not heavy_rain.empty:
         code, names = pd.factorize(heavy_rain["parcel_id"].astype(str), sort=False)
         at = pd.Index(names).get_indexer(seg_pid)  # the segment's parcel among them, or -1
         at[~judge] = -1
@@ -574,6 +640,32 @@ def detect_imagery_obs(
         pid = str(seg_pid[s])
         out.extend(_parcel_conditions(pid, view, r if len(r) else None, flowering, late, as_of64))
     return out
+
+
+def _station_storms(
+    heavy_rain: pd.DataFrame, parcel_station: pd.Series, seg_pid: np.ndarray, judge: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(storm days sorted by station, then day; each segment's slice start; its end).
+
+    ``heavy_rain``: :func:`station_heavy_rain`; a judged segment's slice is its parcel's
+    station's days, an unjudged one's or one without a station is empty.
+    """
+    code, names = pd.factorize(heavy_rain["station_id"].astype(str), sort=False)
+    days = pd.to_datetime(heavy_rain["date"]).to_numpy("datetime64[D]").astype(np.int64)
+    order = np.lexsort((days, code))
+    rain_day, by_station = days[order], code[order]
+    lo = np.searchsorted(by_station, np.arange(len(names)), "left")
+    hi = np.searchsorted(by_station, np.arange(len(names)), "right")
+    # each parcel's station among ``names`` (by the parcels' station codes: a lookup of
+    # 20,000 station ids took 2 ms), then each segment's parcel
+    st_code, st_names = pd.factorize(parcel_station.astype(str))
+    station_at = np.r_[pd.Index(names).get_indexer(st_names), -1]  # code -1: no station
+    row = pd.Index(parcel_station.index.astype(str)).get_indexer(seg_pid)
+    at = np.where(row >= 0, station_at[st_code[row]], -1)
+    at[~judge] = -1
+    rain_lo = np.where(at >= 0, lo[at], 0)
+    rain_hi = np.where(at >= 0, hi[at], 0)
+    return rain_day, rain_lo, rain_hi
 
 
 def _kernel_decisions(
@@ -670,8 +762,40 @@ def area_heavy_rain(
     ``precip_mm >= threshold_mm``.
     """
     cols = ["parcel_id", "date", "precip_mm"]
+    near = station_heavy_rain(weather, stations, threshold_mm, radius_km=radius_km)
+    if near.empty or parcel_station.empty:
+        return pd.DataFrame(columns=cols)
+    ps = pd.DataFrame(
+        {
+            "parcel_id": parcel_station.index.astype(str),
+            "own": parcel_station.astype(str).to_numpy(),
+        }
+    )
+    out = ps.merge(near.rename(columns={"station_id": "own"}), on="own")
+    return out[cols].reset_index(drop=True)
+
+
+def station_heavy_rain(
+    weather: pd.DataFrame,
+    stations: pd.DataFrame,
+    threshold_mm: float = HEAVY_RAIN_MM,
+    *,
+    radius_km: float = RAIN_RADIUS_KM,
+) -> pd.DataFrame:
+    """Days of heavy rain around each station: :func:`area_heavy_rain` before the parcels.
+
+    A parcel's rows in :func:`area_heavy_rain` are those of its nearest station here, so
+    :func:`detect_imagery_obs` takes these (with ``parcel_station``) instead of one row per
+    parcel and storm (~200,000 at 20,000 parcels for ~30 at a few stations).
+
+    Returns
+    -------
+    DataFrame ``station_id, date, precip_mm``, one row per station, day and station within
+    ``radius_km`` of it (itself included) with ``precip_mm >= threshold_mm``.
+    """
+    cols = ["station_id", "date", "precip_mm"]
     heavy = weather.loc[weather["precip_mm"] >= threshold_mm, ["station_id", "date", "precip_mm"]]
-    if heavy.empty or parcel_station.empty:
+    if heavy.empty:
         return pd.DataFrame(columns=cols)
     st = stations.drop_duplicates("station_id").set_index("station_id")
     lat, lon = st["lat"].to_numpy(float), st["lon"].to_numpy(float)
@@ -684,15 +808,9 @@ def area_heavy_rain(
     a, b = np.nonzero(np.hypot(dx, dy) <= radius_km)
     ids = st.index.astype(str).to_numpy()
     pairs = pd.DataFrame({"own": ids[a], "station_id": ids[b]})
-    ps = pd.DataFrame(
-        {
-            "parcel_id": parcel_station.index.astype(str),
-            "own": parcel_station.astype(str).to_numpy(),
-        }
-    )
     heavy = heavy.assign(station_id=heavy["station_id"].astype(str))
-    out = ps.merge(pairs, on="own").merge(heavy, on="station_id")
-    return out[cols].reset_index(drop=True)
+    out = pairs.merge(heavy, on="station_id").drop(columns="station_id")
+    return out.rename(columns={"own": "station_id"})[cols].reset_index(drop=True)
 
 
 def changed_parcels(
@@ -1029,17 +1147,18 @@ def _parcel_conditions(
         & (nd[kc0] - nd >= 0.35 * amp)
     )
     # regrowing after a fall (hail seen only after it, clouds before): a field seen green or
-    # growing with its peers is below half of them at their plateau from the calendar
-    # flowering on, and its own NDVI rises by REGROWTH_AMP of their amplitude by the next
-    # view at their plateau (at most ABRUPT_MAX_GAP_DAYS later): hail regrows from 30 % to
-    # 70 % over 25 days; drought, a poor stand or early senescence do not regrow
+    # growing with its peers is below half of them at their plateau, and its own NDVI rises
+    # by REGROWTH_AMP of their amplitude by the next view at their plateau (at most
+    # ABRUPT_MAX_GAP_DAYS later): hail regrows from 30 % to 70 % over 25 days; drought, a
+    # poor stand or early senescence do not regrow. Also before the calendar flowering
+    # (docs/monitoring.md, "Regrowing before flowering"): a field sown late is not on track
+    # at green-up, and one on track only gains on its peers while they green up
     kn = _next_index(valid & plateau)
     kn0 = np.maximum(kn, 0)
     regrowing = (
         valid
         & plateau
         & prev_green
-        & (day >= flowering + _days(10))
         & (f < 0.5)
         & (kn >= 0)
         & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))

@@ -27,12 +27,13 @@ from agririsk.monitoring.detectors import (
     IMAGERY_KINDS,
     MIN_CLEAR,
     DataGap,
-    area_heavy_rain,
     changed_parcels_obs,
     clear_observations,
     crop_mismatch_conditions,
     data_gaps_obs,
     detect_imagery_obs,
+    peer_groups,
+    station_heavy_rain,
 )
 from agririsk.monitoring.lifecycle import (
     AlertChange,
@@ -211,7 +212,8 @@ def monitor_region(
                 else pd.DataFrame()
             )
             lap("imagery")
-            obs = clear_observations(series, season, as_of)
+            # parcel ids as codes: the steps below factorize them again (cheaply)
+            obs = clear_observations(series, season, as_of, categorical=True)
             crops = parcels.set_index("parcel_id")["declared_crop"].astype(str)
             weather, stations, parcel_station = cache.station_weather(
                 region, workspace, parcels, report
@@ -219,10 +221,9 @@ def monitor_region(
             if not weather.empty:
                 weather = weather[weather["date"] <= pd.Timestamp(as_of)]
             heavy = (
-                # storms at the parcel's station or one within 30 km name a flood
-                area_heavy_rain(weather, stations, parcel_station, HEAVY_RAIN_MM)
-                if not weather.empty
-                else None
+                # storms at the parcel's station or one within 30 km name a flood; per
+                # station (a parcel takes its station's): ~30 rows, not ~200,000
+                station_heavy_rain(weather, stations, HEAVY_RAIN_MM) if not weather.empty else None
             )
             lap("weather")
             # first run: every parcel; later only those whose imagery conditions can have
@@ -236,15 +237,31 @@ def monitor_region(
                     obs, new_days, as_of, last_as_of
                 ) | store.open_alert_parcels(con, IMAGERY_KINDS, statuses=("new",))
             # the peers' reference per crop and date, kept: only a new item's date is computed
+            # (the groups of the views once, for the table and the detectors)
+            by_peers = peer_groups(obs, crops) if not obs.empty else None
             peers = (
                 cache.peer_table(
-                    obs, crops, workspace, reg.parcels_key, season, min_clear=MIN_CLEAR
+                    obs,
+                    crops,
+                    workspace,
+                    reg.parcels_key,
+                    season,
+                    min_clear=MIN_CLEAR,
+                    groups=by_peers,
                 )
                 if not obs.empty
                 else None
             )
             conditions = detect_imagery_obs(
-                obs, crops, season, as_of, heavy_rain=heavy, parcels=judged, peers=peers
+                obs,
+                crops,
+                season,
+                as_of,
+                heavy_rain=heavy,
+                parcels=judged,
+                peers=peers,
+                parcel_station=parcel_station,
+                groups=by_peers,
             )
             lap("detect_imagery")
             irrigated = _irrigated_parcels(parcels, farmers)
@@ -280,8 +297,10 @@ def monitor_region(
             fresh = _fresh(latest, weather, parcels, last_as_of)
             if checked is not None:  # a new check can resolve an earlier mismatch
                 fresh.crop = set(map(str, checked["parcel_id"].tolist()))
+            # a parcel's gap runs from its latest clear view: the latest views stand for obs
+            last_views = pd.DataFrame({"parcel_id": latest.index, "date": latest.to_numpy()})
             gaps = (
-                data_gaps_obs(obs, parcels["parcel_id"], season, as_of)
+                data_gaps_obs(last_views, parcels["parcel_id"], season, as_of)
                 if season.start <= as_of
                 else []
             )
@@ -740,7 +759,10 @@ def _crop_check(
     last_day = dt.date.fromisoformat(last) if last else None
     if last_day is not None and last_day < season.start:
         last_day = None  # a check of an earlier season
-    if crop_mod.check_due(crops, season, as_of, last_day):
+    # the declared crops once each (check_due looks at the set: iterating 20,000 Arrow
+    # strings took ~10 ms)
+    declared = pd.Series(crops.unique())
+    if crop_mod.check_due(declared, season, as_of, last_day):
         logger.info("as of %s: classifying the season's crops against the declarations", as_of)
         new = crop_mod.classify(
             items, parcels, workspace, season, as_of, report, workers=workers, past_items=past_items

@@ -258,10 +258,11 @@ def test_monitor__store_of_another_region_is_refused_untouched(season_run, tmp_p
 
 
 def test_monitor__fast_path_equals_cold_full_recomputation(season_run, tmp_path, monkeypatch):
-    """Caches, the observation store, the numba kernel and judging only the parcels whose
-    conditions can change give the same alerts as re-reading everything and judging every
-    parcel with the Python detector at every run (a fresh workspace: only the per-item
-    tables of the imagery are kept, to stay fast)."""
+    """Caches, the observation store, the numba kernel, the storms per station and judging
+    only the parcels whose conditions can change give the same alerts as re-reading
+    everything and judging every parcel with the Python detector, with the storms one row
+    per parcel, at every run (a fresh workspace: only the per-item tables of the imagery
+    are kept, to stay fast)."""
     from agririsk.monitoring import detectors
     from agririsk.monitoring import run as run_module
 
@@ -273,6 +274,22 @@ def test_monitor__fast_path_equals_cold_full_recomputation(season_run, tmp_path,
 
     every = set(read_parcels(region.parcels_path, Report())["parcel_id"].astype(str))
     monkeypatch.setattr(run_module, "changed_parcels_obs", lambda *a, **k: set(every))
+    # the storms one row per parcel (detectors.area_heavy_rain), not per station
+    rain_inputs: list = []
+    by_station = run_module.station_heavy_rain
+
+    def keep_inputs(weather, stations, *a, **k):  # type: ignore[no-untyped-def]
+        rain_inputs[:] = [weather, stations, *a]
+        return by_station(weather, stations, *a, **k)
+
+    def per_parcel(*a, heavy_rain=None, parcel_station=None, **k):  # type: ignore[no-untyped-def]
+        if heavy_rain is not None:
+            weather, stations, threshold = rain_inputs
+            heavy_rain = detectors.area_heavy_rain(weather, stations, parcel_station, threshold)
+        return detectors.detect_imagery_obs(*a, heavy_rain=heavy_rain, **k)
+
+    monkeypatch.setattr(run_module, "station_heavy_rain", keep_inputs)
+    monkeypatch.setattr(run_module, "detect_imagery_obs", per_parcel)
     db = tmp_path / "m.sqlite"
     cold = []
     for d in AS_OF:

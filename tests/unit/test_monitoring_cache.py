@@ -207,3 +207,117 @@ def test_peer_reference__a_table_without_a_crop_and_date_of_the_views_is_refused
     table = detectors.peer_table(_views(["2026-06-01"]), crops)
     with pytest.raises(ValueError, match="no row for some crop and date"):
         detectors.peer_reference(_views(["2026-06-01", "2026-06-06"]), crops, table=table)
+
+
+# -- what a run computes once and hands on (monitoring/run.py) -----------------------------
+
+
+def test_clear_observations__parcel_codes_and_row_order_change_nothing():
+    """``categorical=True`` gives the same views (the parcel ids as a Categorical), in any
+    row order; of a parcel's views on one day the clearest, then the latest, then the last
+    item id is kept (also when only the item id tells two views apart)."""
+    from agririsk.region import Season
+
+    rng = np.random.default_rng(7)
+    n = 600
+    day = pd.Timestamp("2026-05-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 60, n), "D")
+    s = pd.DataFrame(
+        {
+            "parcel_id": [f"P{i:02d}" for i in rng.integers(0, 30, n)],
+            "item_id": [f"I{i}" for i in rng.integers(0, 3, n)],
+            "datetime": day + pd.to_timedelta(rng.integers(0, 2, n), "h"),
+            "clear_fraction": rng.choice([0.7, 1.0], n),
+            "ndvi_p50": rng.random(n),
+            "ndwi_p50": rng.random(n),
+        }
+    )
+    s = s.drop_duplicates(["parcel_id", "item_id", "datetime"])  # one row per item
+    season = Season(dt.date(2026, 5, 1), dt.date(2026, 9, 30))
+    as_of = dt.date(2026, 6, 20)
+    ref = (
+        s[(s["datetime"] < pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1))]
+        .assign(date=lambda d: d["datetime"].dt.tz_convert(None).dt.normalize())
+        .sort_values(["parcel_id", "date", "clear_fraction", "datetime", "item_id"])
+        .drop_duplicates(["parcel_id", "date"], keep="last")
+    )
+    assert len(ref) < len(s)  # there are same-day views to choose from
+    for seed in range(3):
+        shuffled = s.sample(frac=1, random_state=seed)
+        plain = clear_observations(shuffled, season, as_of)
+        coded = clear_observations(shuffled, season, as_of, categorical=True)
+        assert isinstance(coded["parcel_id"].dtype, pd.CategoricalDtype)
+        as_str = coded.assign(parcel_id=coded["parcel_id"].astype(str))
+        pd.testing.assert_frame_equal(as_str, plain)
+        assert plain["parcel_id"].tolist() == ref["parcel_id"].tolist()
+        assert plain["date"].tolist() == ref["date"].tolist()
+        assert plain["ndvi"].tolist() == ref["ndvi_p50"].tolist()
+
+
+def test_storms_per_station__same_conditions_as_one_row_per_parcel_and_storm():
+    """A flood named by a storm 20 km from the field's station: the storms per station
+    (:func:`station_heavy_rain` with each parcel's station) give the conditions of
+    :func:`area_heavy_rain`'s rows per parcel, on the kernel's and the Python path, with the
+    peers' groups computed once and the parcel ids as codes."""
+    from agririsk.monitoring.detectors import (
+        area_heavy_rain,
+        calendar_ndvi,
+        detect_imagery_obs,
+        peer_groups,
+        station_heavy_rain,
+    )
+    from agririsk.region import Season
+
+    season = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
+    dates = pd.date_range("2026-05-01", "2026-10-10", freq="10D")
+    normal = calendar_ndvi("maize", dates)
+    after = dates > "2026-07-15"
+    flooded = normal.copy()
+    flooded[after] = 0.15 + 0.4 * (flooded[after] - 0.15)
+    curves = {**{f"N{i}": normal + 0.01 * i for i in range(6)}, "F": flooded, "G": flooded}
+    cloudy = set(dates[(dates > "2026-07-10") & (dates < "2026-08-09")])
+    k = len(dates)
+    s = pd.DataFrame(
+        {
+            "parcel_id": np.repeat(list(curves), k),
+            "item_id": np.tile([f"S2_{d:%Y%m%d}" for d in dates], len(curves)),
+            "datetime": np.tile(dates.tz_localize("UTC"), len(curves)),
+            "clear_fraction": np.tile([0.0 if d in cloudy else 1.0 for d in dates], len(curves)),
+            "ndvi_p50": np.concatenate(list(curves.values())),
+            "ndwi_p50": -0.4,
+        }
+    )
+    crops = pd.Series("maize", index=list(curves))
+    stations = pd.DataFrame(
+        {"station_id": ["A", "B", "C"], "lat": [46.0, 46.18, 46.54], "lon": [127.0] * 3}
+    )  # B 20 km north of A, C 60 km
+    weather = pd.DataFrame(
+        {
+            "station_id": ["A", "B", "C"],
+            "date": pd.to_datetime(["2026-07-15", "2026-06-01", "2026-07-15"]),
+            "precip_mm": [60.0, 5.0, 10.0],
+        }
+    )
+    # F at B (the storm at A is within 30 km), G at C (no storm), the peers at A
+    near = pd.Series(["A"] * 6 + ["B", "C"], index=list(curves))
+    as_of = dt.date(2026, 8, 19)
+    per_parcel = area_heavy_rain(weather, stations, near, 40.0)
+    per_station = station_heavy_rain(weather, stations, 40.0)
+    assert len(per_station) == 2 and len(per_parcel) == 7  # A's storm seen from A and B
+    obs = clear_observations(s, season, as_of)
+    coded = clear_observations(s, season, as_of, categorical=True)
+    for use_kernel in (True, False):
+        ref = detect_imagery_obs(
+            obs, crops, season, as_of, heavy_rain=per_parcel, use_kernel=use_kernel
+        )
+        assert {(c.parcel_id, c.kind) for c in ref} == {("F", "flood"), ("G", "crop_failure")}
+        got = detect_imagery_obs(
+            coded,
+            crops,
+            season,
+            as_of,
+            heavy_rain=per_station,
+            parcel_station=near,
+            groups=peer_groups(coded, crops),
+            use_kernel=use_kernel,
+        )
+        assert got == ref

@@ -619,3 +619,23 @@ def test_detect_imagery__behind_its_peers_weeks_later_without_storm_or_above_cei
         got = _both_paths(s, crops, day, heavy_rain=_rain("D", "2026-07-10"))
         assert kinds(got) == {("F", "vegetation_decline"), ("D", "vegetation_decline")}
         assert not {c.kind for c in got} & damage
+
+
+def test_detect_imagery__hail_regrowing_before_flowering_is_crop_failure_a_late_field_is_not():
+    """Clouds from Jun 11 to Jul 9, hail on Jul 3, before the calendar flowering (Jul 15).
+    On Jul 10 the field, on track on Jun 10, is at ~40 % of its peers, its own NDVI no lower
+    than on Jun 10 (no abrupt fall to see); on Jul 20 it has regrown by 0.16 of their
+    amplitude (hail's 41 % -> 57 % of its own canopy): ``crop_failure`` dated Jul 10 (the
+    *regrowing* rule counted from flowering only until this step). A field sown 10 days
+    late, behind its peers all through green-up, raises no damage alert."""
+    cloudy = set(DATES[(DATES > "2026-06-10") & (DATES < "2026-07-10")])
+    crops = pd.Series("maize", index=[*peers(), "H", "L"])
+    doy = DATES.day_of_year.to_numpy(float)
+    late = np.interp(doy - 10, doy, normal())
+    s = series({**peers(), "H": _struck("hail", "2026-07-03"), "L": late}, cloudy=cloudy)
+    (c,) = [c for c in _both_paths(s, crops, dt.date(2026, 7, 20)) if c.parcel_id == "H"]
+    assert (c.kind, c.onset) == ("crop_failure", dt.date(2026, 7, 10))
+    damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
+    for day in DATES[DATES >= "2026-06-10"]:
+        got = _both_paths(s, crops, day.date())
+        assert not {c.kind for c in got if c.parcel_id == "L"} & damage
