@@ -44,9 +44,12 @@ _DAY_1900 = -25567
     F_REGROWTH,
     F_DRYING,
     F_FLOOD_CEILING,
-) = range(10)
+    F_BAND_REGROWTH,
+    F_HAIL_RATE,
+    F_NOISE,
+) = range(13)
 I_SHALLOW_WAIT, I_ABRUPT_GAP, I_GAP_MAX, I_FLOOD_WATER = range(4)
-N_FP, N_IP = 10, 4
+N_FP, N_IP = 13, 4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -76,6 +79,7 @@ def _decide(  # type: ignore[no-untyped-def]
     senescence, stubble_ndvi, emerged_ndvi = fp[F_SENESCENCE], fp[F_STUBBLE], fp[F_EMERGED]
     level_f, regrowth_amp, drying = fp[F_LEVEL], fp[F_REGROWTH], fp[F_DRYING]
     flood_ceiling = fp[F_FLOOD_CEILING]
+    band_regrowth, hail_rate, noise = fp[F_BAND_REGROWTH], fp[F_HAIL_RATE], fp[F_NOISE]
     wait, abrupt_gap = ip[I_SHALLOW_WAIT], ip[I_ABRUPT_GAP]
     gap_max, flood_water = ip[I_GAP_MAX], ip[I_FLOOD_WATER]
     n = len(day)
@@ -246,20 +250,23 @@ def _decide(  # type: ignore[no-untyped-def]
             kp = k
         if comparable[k]:
             kc = k
-    # regrowing: the next valid view at the peers' plateau regrows by regrowth_amp
+    # regrowing: the next valid view at the peers' plateau regrows by regrowth_amp; in the
+    # band (50-60 % of the peers, from flowering): their share rises by band_regrowth, no
+    # faster than hail regrows (detectors._parcel_conditions)
     kn = -1
     for k in range(n - 1, -1, -1):
         amp = ref[k] - soil
-        if (
-            valid[k]
-            and plateau[k]
-            and prev_green[k]
-            and f[k] < 0.5
-            and kn >= 0
-            and day[kn] - day[k] <= abrupt_gap
-            and nd[kn] - nd[k] >= regrowth_amp * amp
-        ):
-            collapse[k] = True
+        if valid[k] and plateau[k] and kn >= 0 and day[kn] - day[k] <= abrupt_gap:
+            rise = f[kn] - f[k]
+            if (prev_green[k] and f[k] < 0.5 and nd[kn] - nd[k] >= regrowth_amp * amp) or (
+                day[k] >= flowering
+                and f[k] >= 0.5
+                and f[k] < collapse_f
+                and rise >= band_regrowth
+                and rise <= hail_rate * (day[kn] - day[k]) + noise
+                and nd[kn] - nd[k] >= noise * amp
+            ):
+                collapse[k] = True
         if valid[k] and plateau[k]:
             kn = k
     i = -1

@@ -165,6 +165,19 @@ FLOOD_WATER_DAYS = 7
 #: hail regrows 1.6 points of the field's own green amplitude a day (0.16 in 10 days);
 #: drought, a poor stand or senescence do not gain on peers at their plateau
 REGROWTH_AMP = 0.1
+#: hail seen 12-20 days on, clouds before (docs/monitoring.md, "Hail seen 12-20 days on"):
+#: a field at 50-60 % of its peers at their plateau (from the calendar flowering - 10 d)
+#: that gains at least this share of them by the next view at their plateau (at most
+#: ABRUPT_MAX_GAP_DAYS later) is regrowing: hail's canopy regrows 1.6 points of the field's
+#: own green amplitude a day up to 25 days on; a poor stand or drought does not gain on its
+#: peers at their plateau
+BAND_REGROWTH_F = 0.08
+#: ... but by at most this share a day (hail's 0.016 times the field's share before, up to
+#: 1.2) plus REGROWTH_NOISE_F: a field gaining faster is a late sowing catching up
+HAIL_REGROWTH_RATE = 0.02
+#: the robust sd of an event-free field's share of its peers from one plateau view to the
+#: next; the field's own NDVI must also rise by this share of the peers' amplitude
+REGROWTH_NOISE_F = 0.05
 #: a collapse after a storm is named on the view that shows it when the likelihood of its
 #: trajectory under one signature (hail, flood) is at least this many times the other's;
 #: otherwise on the next clear view (:func:`_collapse_kind`)
@@ -703,6 +716,9 @@ def _kernel_decisions(
         (K.F_REGROWTH, REGROWTH_AMP),
         (K.F_DRYING, DRYING_NDVI),
         (K.F_FLOOD_CEILING, FLOOD_CEILING_F),
+        (K.F_BAND_REGROWTH, BAND_REGROWTH_F),
+        (K.F_HAIL_RATE, HAIL_REGROWTH_RATE),
+        (K.F_NOISE, REGROWTH_NOISE_F),
     ):
         fp[slot] = value
     ip = np.zeros(K.N_IP, np.int64)
@@ -1163,6 +1179,23 @@ def _parcel_conditions(
         & (kn >= 0)
         & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))
         & (nd[kn0] - nd >= REGROWTH_AMP * amp)
+    )
+    # in the band (50-60 % of the peers, hail seen 12-20 days on, the field not seen green
+    # before): its share of the peers rises by BAND_REGROWTH_F, no faster than hail regrows
+    # (docs/monitoring.md, "Hail seen 12-20 days on")
+    rise = f[kn0] - f
+    next_gap = (day[kn0] - day).astype(np.int64)
+    regrowing |= (
+        valid
+        & plateau
+        & (day >= flowering)
+        & (f >= 0.5)
+        & (f < COLLAPSE_F)
+        & (kn >= 0)
+        & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))
+        & (rise >= BAND_REGROWTH_F)
+        & (rise <= HAIL_REGROWTH_RATE * next_gap + REGROWTH_NOISE_F)
+        & (nd[kn0] - nd >= REGROWTH_NOISE_F * amp)
     )
     collapse = (
         (

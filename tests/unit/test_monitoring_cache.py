@@ -87,6 +87,67 @@ def test_season_observations__store_equals_the_clear_rows_of_the_series(sample_r
     assert set(early["item_id"]) <= {i.id for i in items[:3]}
 
 
+def test_merge_segments__same_rows_as_read_then_written_and_a_killed_merge_counted_once(tmp_path):
+    """The Arrow-level merge gives the file ``_read_obs`` + ``_write_obs`` gave: same rows,
+    order, types and metadata; an item in two segments (a merge killed before it removed
+    what it merged) is kept once, from the older segment; an unreadable one is left out."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+
+    def rows(item: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "parcel_id": pd.array([f"P{i:04d}" for i in range(n)], dtype="string"),
+                "item_id": pd.array([item] * n, dtype="string"),
+                "datetime": pd.Timestamp("2026-07-01", tz="UTC"),
+                "clear_fraction": rng.uniform(0.6, 1.0, n),
+                "ndvi": rng.uniform(-0.2, 0.9, n),
+            }
+        )
+
+    parts = [
+        (rows("I1", 5), {"I1"}),
+        (pd.concat([rows("I2", 3), rows("I3", 4)]), {"I2", "I3"}),
+        (rows("I2", 3), {"I2"}),  # I2 again
+    ]
+    folders = [tmp_path / "a", tmp_path / "b"]
+    segs: list[list] = [[], []]
+    for folder, paths in zip(folders, segs, strict=True):
+        folder.mkdir()
+        paths.extend(cache._write_obs(folder, df, ids) for df, ids in parts)
+        bad = folder / "seg-99999999999999999998-1.arrow"
+        bad.write_bytes(b"not arrow")
+        paths.append(bad)
+    got, ids, _ = cache._read_obs(folders[0], segs[0])
+    assert ids == {"I1", "I2", "I3"} and len(got) == 12
+    old = cache._write_obs(folders[0], got, ids)
+    new = cache._merge_segments(folders[1], segs[1])
+    assert new is not None
+    with pa.memory_map(str(old)) as a, pa.memory_map(str(new)) as b:
+        assert (
+            pa.ipc.open_file(b)
+            .read_all()
+            .equals(pa.ipc.open_file(a).read_all(), check_metadata=True)
+        )
+    merged, merged_ids, _ = cache._read_obs(folders[1], [new])
+    assert merged_ids == ids
+    pd.testing.assert_frame_equal(merged, got.reset_index(drop=True))
+    assert (
+        cache._merge_segments(folders[1], [folders[1] / "seg-99999999999999999998-1.arrow"]) is None
+    )
+    # segments whose columns differ (an item without a band): unified as pandas would
+    other = tmp_path / "c"
+    other.mkdir()
+    a, b = rows("I4", 4), rows("I5", 3).drop(columns="ndvi")
+    paths = [cache._write_obs(other, a, {"I4"}), cache._write_obs(other, b, {"I5"})]
+    want = pd.concat([a, b], ignore_index=True)
+    pd.testing.assert_frame_equal(cache._read_obs(other)[0], want)
+    pd.testing.assert_frame_equal(
+        cache._read_obs(other, [cache._merge_segments(other, paths)])[0], want
+    )
+
+
 def test_cached__a_damaged_folder_is_rebuilt_and_nothing_is_pickled(sample_region, tmp_path):
     region = Region.from_toml(sample_region)
     ws = tmp_path / "ws"

@@ -639,3 +639,51 @@ def test_detect_imagery__hail_regrowing_before_flowering_is_crop_failure_a_late_
     for day in DATES[DATES >= "2026-06-10"]:
         got = _both_paths(s, crops, day.date())
         assert not {c.kind for c in got if c.parcel_id == "L"} & damage
+
+
+def test_detect_imagery__hail_seen_18_days_on_regrowing_in_the_band_is_crop_failure():
+    """Clouds from May 11 to Jul 20: the field is first seen green on Jul 30, 18 days after
+    hail (Jul 12), at ~59 % of its peers (hail's 30 % regrowing 1.6 points a day), above
+    the ``f < 0.5`` collapse bound and without a view before to see the fall. On Aug 9 its
+    share of its peers at their plateau has risen by ~0.11 (hail's 70 % at 25 days):
+    ``crop_failure`` dated Jul 30, through both paths. A poor stand at 55 % of its peers
+    (no regrowth), and a field sown 10 days late (level with its peers by then), stay
+    silent on every date."""
+    cloudy = set(DATES[(DATES > "2026-05-01") & (DATES < "2026-07-30")])
+    doy = DATES.day_of_year.to_numpy(float)
+    crops = pd.Series("maize", index=[*peers(), "H", "P", "L"])
+    fields = {
+        **peers(),
+        "H": _struck("hail", "2026-07-12"),
+        "P": 0.15 + 0.55 * (normal() - 0.15),
+        "L": np.interp(doy - 10, doy, normal()),
+    }
+    s = series(fields, cloudy=cloudy)
+    damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
+    assert not {c.kind for c in _both_paths(s, crops, dt.date(2026, 8, 5))} & damage
+    (c,) = [c for c in _both_paths(s, crops, dt.date(2026, 8, 10)) if c.parcel_id == "H"]
+    assert (c.kind, c.onset) == ("crop_failure", dt.date(2026, 7, 30))
+    assert 0.5 <= c.evidence["canopy_fraction"] < 0.6
+    for day in DATES[DATES >= "2026-07-30"]:
+        got = _both_paths(s, crops, day.date())
+        assert not {c.kind for c in got if c.parcel_id in ("P", "L")} & damage
+
+
+def test_detect_imagery__band_field_gaining_faster_than_hail_regrows_is_silent():
+    """The same clouds; a field at ~55 % of its peers on Jul 30 that gains 0.3 of their
+    canopy by Aug 9 (three times hail's 1.6 points a day: a late sowing catching up), and
+    one that gains only 0.04 (noise), raise no damage alert, through both paths."""
+    cloudy = set(DATES[(DATES > "2026-05-01") & (DATES < "2026-07-30")])
+    share_fast = np.where(DATES >= "2026-08-09", 0.85, 0.55)
+    share_slow = np.where(DATES >= "2026-08-09", 0.59, 0.55)
+    crops = pd.Series("maize", index=[*peers(), "F", "S"])
+    fields = {
+        **peers(),
+        "F": 0.15 + share_fast * (normal() - 0.15),
+        "S": 0.15 + share_slow * (normal() - 0.15),
+    }
+    s = series(fields, cloudy=cloudy)
+    damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
+    for day in DATES[DATES >= "2026-07-30"]:
+        got = _both_paths(s, crops, day.date())
+        assert not {c.kind for c in got if c.parcel_id in ("F", "S")} & damage

@@ -91,3 +91,34 @@ def test_connect__migrates_a_version_2_store_keeping_its_alerts(tmp_path):
         "medium",
         "2026-07-01",
     ]
+
+
+def test_connect__commit_survives_a_killed_process_and_an_open_transaction_does_not(tmp_path):
+    """WAL mode: a process killed (SIGKILL) right after COMMIT, before
+    closing or checkpointing, keeps the commit; one killed inside a transaction leaves the
+    store as before it."""
+    import signal
+    import subprocess
+    import sys
+
+    db = tmp_path / "m.sqlite"
+    store.connect(db).close()
+    script = (
+        "import os, signal, sys\n"
+        "from agririsk.monitoring import store\n"
+        "con = store.connect(sys.argv[1])\n"
+        "assert con.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'\n"
+        "con.execute('BEGIN IMMEDIATE')\n"
+        "con.execute(\"INSERT INTO meta VALUES ('committed', 'yes')\")\n"
+        "con.execute('COMMIT')\n"
+        "con.execute('BEGIN IMMEDIATE')\n"
+        "con.execute(\"INSERT INTO meta VALUES ('open', 'no')\")\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(db)], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    con = store.connect(db)
+    assert store.get_meta(con, "committed") == "yes"
+    assert store.get_meta(con, "open") is None
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
