@@ -12,7 +12,10 @@ same ground window, resampled with nearest neighbour to the driver's shape; a ba
 another CRS is warped on the fly), masked, turned into indices and reduced with
 ``np.bincount`` over the labels (:class:`agririsk.imagery.stats.Accumulator`). The mask
 band is read with a halo of ``buffer`` pixels so that clouds and shadows are buffered
-across tile edges. Memory is one label raster plus a few tiles.
+across tile edges. Memory is one label raster plus a few tiles. With ``threads`` > 1 the
+bands are split into groups of about equal pixels, each read (and the mask buffered) by a
+thread of its own a few windows ahead, while the calling thread reduces the windows in
+order: decoding then uses every core, and the sums are the same bits as one thread's.
 
 A pixel is *clear* when every band read has data (not nodata), the mask (SCL or
 QA_PIXEL) marks it clear, it is farther than the buffer from a cloud or shadow, and its
@@ -25,9 +28,12 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
-from contextlib import ExitStack
+from collections import deque
+from collections.abc import Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import geopandas as gpd
@@ -261,12 +267,17 @@ def _shapes(geoms: np.ndarray, values: np.ndarray) -> Iterable[tuple[object, int
     if kind not in (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON):
         return zip(geoms, values.tolist(), strict=True)
     rings = np.split(coords[:, :2], offsets[0][1:-1])
-    polys = [rings[a:b] for a, b in zip(offsets[1][:-1].tolist(), offsets[1][1:].tolist(), strict=True)]
+    polys = [
+        rings[a:b] for a, b in zip(offsets[1][:-1].tolist(), offsets[1][1:].tolist(), strict=True)
+    ]
     if kind == shapely.GeometryType.POLYGON:
         shapes = [{"type": "Polygon", "coordinates": p} for p in polys]
     else:
         multi = offsets[2].tolist()
-        shapes = [{"type": "MultiPolygon", "coordinates": polys[a:b]} for a, b in zip(multi[:-1], multi[1:], strict=True)]
+        shapes = [
+            {"type": "MultiPolygon", "coordinates": polys[a:b]}
+            for a, b in zip(multi[:-1], multi[1:], strict=True)
+        ]
     return zip(shapes, values.tolist(), strict=True)
 
 
@@ -364,6 +375,7 @@ def zonal_item(
     *,
     indices: tuple[str, ...] = INDICES,
     cloud_buffer_m: float = CLOUD_BUFFER_M,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Per-parcel index statistics of one item (columns :data:`~agririsk.imagery.stats.COLUMNS`).
 
@@ -375,6 +387,10 @@ def zonal_item(
         band the item lacks is left NaN.
     cloud_buffer_m : clear pixels within this distance (metres, rounded up to whole pixels
         of the item's red band) of a cloud or shadow are masked too; 0 for none.
+    threads : threads that read the bands (each its share of them, a band's windows in
+        order), while this one reduces the blocks; 1: this thread reads too. The numbers
+        are the same bits for any value. More than one pays when this process has a core
+        of its own for each (a single process on the machine, not one of a pool).
 
     Returns
     -------
@@ -416,7 +432,7 @@ def zonal_item(
     env = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=_GDAL_CACHE_MB)
     with env, ExitStack() as stack:
         dss = {b: stack.enter_context(rasterio.open(item.assets[b].href)) for b in names}
-        return _reduce(item, lr, cache.parcels, dss, stack, mask_name, use, cloud_buffer_m)
+        return _reduce(item, lr, cache.parcels, dss, stack, mask_name, use, cloud_buffer_m, threads)
 
 
 def _reduce(
@@ -428,6 +444,7 @@ def _reduce(
     mask_name: str,
     use: tuple[str, ...],
     cloud_buffer_m: float,
+    threads: int = 1,
 ) -> pd.DataFrame:
     driver = dss["red"]
     grid = lr.grid
@@ -464,48 +481,16 @@ def _reduce(
         coarse_band = same[b] is not True and same[b] is not False
         if isinstance(ds, DatasetReader) and (coarse_band or (b == mask_name and halo)):
             dss[b] = TileCache(ds)  # type: ignore[assignment]
+    reader = _WindowReader(dss, same, fills, grid, mask_name, halo, coarse_fit, native, mask_native)
+    todo = [(win, plan) for win in windows(driver) if (plan := _plan(lr, win)) is not None]
     n_px = 0
-    for win in windows(driver):
-        todo = _plan(lr, win)
-        if todo is None:
-            continue  # no parcel here: do not even decode the tile
-        pix, local, labels = todo
-        coarse = None
-        mhalo = halo
-        if coarse_fit is None:
-            m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
-            dn = {b: read_like(dss[b], win, grid, same[b], fills[b]) for b in bands}
-        else:
-            k, dr, dc = coarse_fit
-            rows = cols = np.zeros(0, np.int32)
-            dn = {}
-            for b in bands:
-                if b in native:
-                    dn[b], rows, cols = read_coarse(dss[b], win, k, dr, dc, fills[b])
-                else:
-                    dn[b] = read_like(dss[b], win, grid, same[b], fills[b])
-            if mask_native:
-                mhalo = halo // k
-                m, rows, cols = read_coarse(
-                    dss[mask_name],
-                    win,
-                    k,
-                    dr,
-                    dc,
-                    fills[mask_name],
-                    mhalo,
-                    (grid.height, grid.width),
-                )
-            else:
-                m = read_halo(dss[mask_name], win, grid, same[mask_name], fills[mask_name], halo)
-            coarse = CoarseBands(native, mask_native, rows, cols)
-        ok = clear_mask(m, mask_name)
-        if mhalo:
-            cloudy = cloud_mask(m, mask_name)
-            if cloudy.any():
-                ok &= ~dilate(cloudy, mhalo)
-        n_px += len(local)
-        acc.n_data += acc.add_dn(dn, meta, ok, mhalo, pix, local, labels, coarse)
+    blocks = _blocks(reader, [win for win, _ in todo], _band_groups(dss, threads))
+    with closing(blocks):
+        for (_, (pix, local, labels)), block in zip(todo, blocks, strict=True):
+            n_px += len(local)
+            acc.n_data += acc.add_dn(
+                block.dn, meta, block.ok, block.halo, pix, local, labels, block.coarse
+            )
     if n_px and not acc.n_data:
         raise NoDataError(
             f"item {item.id}: every pixel over the parcels is nodata in {red_href} "
@@ -539,6 +524,148 @@ def _coarse_plan(
     if not native and not mask_native:
         return None, frozenset(), False
     return fit_, native, mask_native
+
+
+# --------------------------------------------------------------------------- window reads
+
+#: Windows read ahead of the one being reduced when the bands are read by threads: enough
+#: to keep the readers busy while a block is reduced, a few MB of memory per window.
+READ_AHEAD = 4
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one group of bands gives for a window: DN, and the clear mask if it has the mask."""
+
+    dn: dict[str, np.ndarray]
+    ok: np.ndarray | None
+    halo: int
+    rows: np.ndarray | None
+    cols: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Everything :meth:`Accumulator.add_dn` needs of one window."""
+
+    dn: dict[str, np.ndarray]
+    ok: np.ndarray
+    halo: int
+    coarse: CoarseBands | None
+
+
+@dataclass(frozen=True)
+class _WindowReader:
+    """How an item's bands are read under a driver window (see :func:`_reduce`).
+
+    :meth:`read` reads some of the bands; :meth:`block` puts the parts of one window
+    together. Each band's dataset is only ever read by one thread at a time, in window
+    order (its :class:`TileCache` relies on it): :func:`_blocks` gives every group of bands
+    one reader thread.
+    """
+
+    dss: dict[str, DatasetReader | WarpedVRT]
+    same: dict[str, Fit]
+    fills: dict[str, float]
+    grid: Grid
+    mask_name: str
+    halo: int
+    coarse_fit: tuple[int, int, int] | None
+    native: frozenset[str]
+    mask_native: bool
+
+    def read(self, win: Window, names: tuple[str, ...]) -> _Part:
+        """Bands ``names`` under ``win`` (the mask as its buffered clear mask)."""
+        dn: dict[str, np.ndarray] = {}
+        rows = cols = None
+        for b in names:
+            if b == self.mask_name:
+                continue
+            if self.coarse_fit is not None and b in self.native:
+                dn[b], rows, cols = read_coarse(self.dss[b], win, *self.coarse_fit, self.fills[b])
+            else:
+                dn[b] = read_like(self.dss[b], win, self.grid, self.same[b], self.fills[b])
+        if self.mask_name not in names:
+            return _Part(dn, None, 0, rows, cols)
+        mask, fill, halo = self.dss[self.mask_name], self.fills[self.mask_name], self.halo
+        if self.coarse_fit is not None and self.mask_native:
+            halo //= self.coarse_fit[0]
+            shape = (self.grid.height, self.grid.width)
+            m, rows, cols = read_coarse(mask, win, *self.coarse_fit, fill, halo, shape)
+        else:
+            m = read_halo(mask, win, self.grid, self.same[self.mask_name], fill, halo)
+        ok = clear_mask(m, self.mask_name)
+        if halo:
+            cloudy = cloud_mask(m, self.mask_name)
+            if cloudy.any():
+                ok &= ~dilate(cloudy, halo)
+        return _Part(dn, ok, halo, rows, cols)
+
+    def block(self, parts: list[_Part]) -> _Block:
+        """The window's block from the parts its band groups gave."""
+        dn = {b: a for part in parts for b, a in part.dn.items()}
+        (mask,) = (part for part in parts if part.ok is not None)
+        assert mask.ok is not None
+        coarse = None
+        if self.coarse_fit is not None:
+            part = next(part for part in parts if part.rows is not None)
+            assert part.rows is not None and part.cols is not None
+            coarse = CoarseBands(self.native, self.mask_native, part.rows, part.cols)
+        return _Block(dn, mask.ok, mask.halo, coarse)
+
+
+def _band_groups(dss: dict[str, DatasetReader | WarpedVRT], threads: int) -> list[tuple[str, ...]]:
+    """The bands split into at most ``threads`` groups of about the same number of pixels.
+
+    Decoding is most of a read's cost and goes with the pixels: a 20 m band costs a quarter
+    of a 10 m one. Largest first, each to the lightest group.
+    """
+    names = sorted(dss, key=lambda b: -dss[b].width * dss[b].height)
+    groups: list[list[str]] = [[] for _ in range(max(1, min(threads, len(names))))]
+    load = [0] * len(groups)
+    for b in names:
+        g = load.index(min(load))
+        groups[g].append(b)
+        load[g] += dss[b].width * dss[b].height
+    return [tuple(g) for g in groups]
+
+
+def _blocks(
+    reader: _WindowReader, wins: list[Window], groups: list[tuple[str, ...]]
+) -> Generator[_Block, None, None]:
+    """The blocks of ``wins`` in order, each group of bands read by a thread of its own.
+
+    GDAL decodes without the GIL, and so does the compiled kernel that reduces a block: with
+    two groups, the bands of the next windows are decoded on both cores while this thread
+    reduces the current one. The blocks come in window order and are reduced in it, so the
+    sums are the same bits as one thread's. Closing the generator (an error while reducing)
+    cancels the reads not started and waits for the running ones, before the datasets close.
+    """
+    if len(groups) == 1:
+        for win in wins:
+            yield reader.block([reader.read(win, groups[0])])
+        return
+    pools = [ThreadPoolExecutor(1, thread_name_prefix="agririsk-read") for _ in groups]
+    ahead: deque[list[Future[_Part]]] = deque()
+
+    def submit(win: Window) -> None:
+        ahead.append(
+            [pool.submit(reader.read, win, g) for pool, g in zip(pools, groups, strict=True)]
+        )
+
+    try:
+        rest = iter(wins)
+        for win in islice(rest, READ_AHEAD):
+            submit(win)
+        while ahead:
+            parts = [f.result() for f in ahead.popleft()]
+            nxt = next(rest, None)
+            if nxt is not None:
+                submit(nxt)
+            yield reader.block(parts)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _plan(lr: LabelRaster, win: Window) -> tuple[np.ndarray | None, np.ndarray, np.ndarray] | None:

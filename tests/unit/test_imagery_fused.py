@@ -275,3 +275,85 @@ def test_table__compiled_equals_numpy(rows, monkeypatch):
         np.testing.assert_array_equal(c1[key], c2[key])
     if rows:
         assert n1[2] == 0 and np.isnan(c1["ndvi_p50"][2]) and c1["ndvi_p50"][0] > -1
+
+
+# --------------------------------------------------------------------------- reading threads
+
+
+@pytest.mark.parametrize(
+    ("shift", "extent", "buffer"),
+    [((0, 0), (35, 45), 20.0), ((1, 1), (36, 46), 10.0), ((1, 0), (30, 40), 20.0)],
+)
+def test_zonal_item__reading_threads_give_the_same_bits(
+    tmp_path, shift, extent, buffer, monkeypatch
+):
+    from agririsk.imagery import _read
+
+    monkeypatch.setattr(_read, "MIN_WINDOW", 16)  # 30 windows: more than are read ahead
+    items, parcels = _coarse_item(tmp_path, shift, extent, seed=7 + extent[0])
+    for compiled in (True, False):
+        monkeypatch.setattr(_fused, "HAVE_NUMBA", compiled)
+        tables = [
+            zonal_item(
+                items[0],
+                LabelCache(ParcelSet.from_frame(parcels), None),
+                cloud_buffer_m=buffer,
+                threads=threads,
+            )
+            for threads in (1, 2, 3, 6)
+        ]
+        assert tables[0]["n_clear"].sum() > 0
+        for table in tables[1:]:
+            pd.testing.assert_frame_equal(tables[0], table, check_exact=True)
+
+
+@pytest.mark.parametrize(("flavour", "other_grid"), [("earth-search", True), ("landsat", False)])
+def test_zonal_item__reading_threads_on_warped_and_landsat_bands(tmp_path, flavour, other_grid):
+    tiny = make_tiny_stac(tmp_path, flavour=flavour, other_grid=other_grid)
+    items = load_items(tiny.catalog)
+    pset = ParcelSet.from_frame(tiny.parcels)
+    one, three = (
+        pd.concat([zonal_item(it, LabelCache(pset, None), threads=t) for it in items])
+        for t in (1, 3)
+    )
+    assert one["n_clear"].sum() > 0
+    pd.testing.assert_frame_equal(one, three, check_exact=True)
+
+
+def test_zonal_item__a_band_unreadable_half_way_fails_alike_and_stops_the_readers(
+    tmp_path, monkeypatch
+):
+    import threading
+
+    from rasterio.errors import RasterioError
+
+    from agririsk.imagery import _read
+
+    monkeypatch.setattr(_read, "MIN_WINDOW", 16)
+    items, parcels = _coarse_item(tmp_path, (0, 0), (35, 45), seed=3)
+    nir = items[0].assets["nir"].href
+    with open(nir, "rb") as f:
+        data = f.read()
+    with open(nir, "wb") as f:  # the tiles of the last rows are gone
+        f.write(data[: int(len(data) * 0.7)])
+    pset = ParcelSet.from_frame(parcels)
+    with pytest.raises(RasterioError) as serial:
+        zonal_item(items[0], LabelCache(pset, None), threads=1)
+    with pytest.raises(type(serial.value)):
+        zonal_item(items[0], LabelCache(pset, None), threads=3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("agririsk-read")]
+
+
+def test_band_groups__each_band_once_by_pixels():
+    from types import SimpleNamespace
+
+    from agririsk.imagery.zonal import _band_groups
+
+    ten, twenty = SimpleNamespace(height=100, width=100), SimpleNamespace(height=50, width=50)
+    dss = {b: ten for b in ("red", "nir", "blue", "green")} | {"swir16": twenty, "scl": twenty}
+    for threads, n_groups in ((1, 1), (2, 2), (3, 3), (10, 6)):
+        groups = _band_groups(dss, threads)  # type: ignore[arg-type]
+        assert len(groups) == n_groups
+        assert sorted(b for g in groups for b in g) == sorted(dss)
+    loads = [sum(dss[b].height * dss[b].width for b in g) for g in _band_groups(dss, 2)]  # type: ignore[arg-type]
+    assert loads == [22_500, 22_500]
