@@ -307,8 +307,11 @@ def peer_productivity(
     return gaps.groupby(level=0).median().rename("peer_productivity").rename_axis("farmer_id")
 
 
-def _crop_name(crop: str) -> str:
-    return "another crop" if crop == "other" else crop
+def _crop_name(crop: str, declared: bool = False) -> str:
+    """A crop in the reason's words: "other" is "another crop" seen, "other crop" declared."""
+    if crop != "other":
+        return crop
+    return "other crop" if declared else "another crop"
 
 
 def crop_check_features(parcel_table: pd.DataFrame | None, farmer_ids: pd.Index) -> pd.DataFrame:
@@ -352,7 +355,7 @@ def crop_check_features(parcel_table: pd.DataFrame | None, farmer_ids: pd.Index)
         n = int(checked[rows.name])
         pairs = rows.groupby(["predicted_crop", "declared_crop"]).size().sort_values(ascending=False, kind="stable")
         return "; ".join(
-            f"{_crop_name(pred)}, not the declared {_crop_name(str(decl))}, on {k} of {n} field{'s' if n > 1 else ''}"
+            f"{_crop_name(pred)}, not the declared {_crop_name(str(decl), declared=True)}, on {k} of {n} field{'s' if n > 1 else ''}"
             for (pred, decl), k in pairs.items()
         )
 

@@ -148,6 +148,10 @@ def test_crop_check_features__other_crop_named_in_words():
     t["crop_mismatch"] = pd.array([True, False, False, None, None], dtype="boolean")
     words = crop_check_features(t, pd.Index(["F1"])).loc["F1", "crop_mismatch_fields"]
     assert words == "another crop, not the declared maize, on 1 of 3 fields"
+    t["declared_crop"] = ["maize", "other", "maize", "maize", "maize"]
+    t["crop_mismatch"] = pd.array([False, True, False, None, None], dtype="boolean")
+    words = crop_check_features(t, pd.Index(["F1"])).loc["F1", "crop_mismatch_fields"]
+    assert words == "maize, not the declared other crop, on 1 of 3 fields"
 
 
 def _peer_region(peaks_a, peak_far=0.5):
