@@ -39,7 +39,7 @@ __all__ = [
     "past_season_features",
     "rotation_group",
     "cross_fit_proba",
-    "cross_fit_season_proba",
+    "cross_fit_evidence",
     "top_crop",
     "DEKAD_DAYS",
     "MIN_CLEAR_VIEWS",
@@ -466,6 +466,11 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
     groups_ : the rotation groups those forests predict.
     dropped_ : boolean array over the training rows, True where the cleaning round
         dropped the row.
+    self_confidence_ : per class of :attr:`classes_`, the mean out-of-sample probability
+        (the cleaning round's, forest B's features) of their own label over the training
+        rows with that label, before any is dropped: confident learning's per-class
+        threshold (Northcutt et al. 2021), how well this season's images recognise the
+        class. NaN without a cleaning round. :func:`cross_fit_evidence`.
     n_dropped_ : training rows dropped by the cleaning round.
 
     References
@@ -553,6 +558,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         self.evidence_features_ = np.asarray(X.columns, dtype=object)
         keep = np.ones(len(y), dtype=bool)
         first: RandomForestClassifier | None = None
+        self_confidence = pd.Series(np.nan, index=np.unique(y))  # without a cleaning round
         if self.clean and self.n_splits is None and len(y) >= 10:
             with warnings.catch_warnings():
                 # a row in every tree's bootstrap sample has no out-of-bag vote: it is kept
@@ -561,6 +567,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             votes = np.asarray(first.oob_decision_function_, dtype=float)
             own = votes[np.arange(len(y)), np.searchsorted(first.classes_, y)]
             keep = ~(own < self.clean_below)  # NaN (no out-of-bag vote) is kept
+            self_confidence = _class_means(own, y)
         elif self.clean and self.n_splits is not None and len(y) >= 2 * self.n_splits:
             base = clone(self).set_params(clean=False)
             proba = cross_fit_proba(
@@ -568,6 +575,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             )
             own = proba.to_numpy()[np.arange(len(y)), proba.columns.get_indexer(y)]
             keep = ~(own < self.clean_below)
+            self_confidence = _class_means(own, y)
         if len(np.unique(y[keep])) < len(np.unique(y)):
             keep = np.ones(len(y), dtype=bool)  # never drop a whole class
         self.dropped_ = ~keep
@@ -582,6 +590,7 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             # forest A on the same kept rows, with the aligned composites
             self.model_ = self._forest().fit(Xa[keep], y[keep])
         self.classes_ = self.model_.classes_
+        self.self_confidence_ = self_confidence.reindex(self.classes_).to_numpy(dtype=float)
         self._fit_groups(Xp, y, keep, past)
         return self
 
@@ -646,6 +655,17 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             self.evidence_model_.predict_proba(Xa[self.evidence_features_]), dtype=float
         )
 
+    def class_confidence(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """:attr:`self_confidence_` repeated for every row of ``X`` (one column per class).
+
+        A per-model quantity, in the shape of a probability table so that
+        :func:`cross_fit_evidence` gives every row the value of the fold model that graded
+        it (fitted without that row's label).
+        """
+        check_is_fitted(self, "model_")
+        n = len(_frame(X))
+        return np.tile(np.asarray(self.self_confidence_, dtype=float), (n, 1))
+
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Most probable crop per row of ``X``."""
         check_is_fitted(self, "model_")
@@ -664,6 +684,11 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
 
 #: added to a past group probability before the product (see ``predict_proba``)
 _GROUP_FLOOR = 1e-3
+
+
+def _class_means(own: npt.NDArray[np.float64], y: npt.NDArray[np.str_]) -> pd.Series:
+    """Mean of ``own`` (out-of-sample probability of the row's own label) per label value."""
+    return pd.Series(own).groupby(y).mean()
 
 
 def _past_blocks(columns: Iterable[object]) -> dict[int, list[str]]:
@@ -725,7 +750,7 @@ def cross_fit_proba(
     return _cross_fit(estimator, X, y, groups, n_splits, random_state, ("predict_proba",))[0]
 
 
-def cross_fit_season_proba(
+def cross_fit_evidence(
     estimator: BaseEstimator,
     X: pd.DataFrame | npt.ArrayLike,
     y: npt.ArrayLike,
@@ -733,8 +758,9 @@ def cross_fit_season_proba(
     groups: npt.ArrayLike | None = None,
     n_splits: int = 5,
     random_state: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Out-of-fold probabilities with and without the past seasons, from the same fold models.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Out-of-fold probabilities with and without the past seasons, and each fold model's
+    per-class self-confidence, all from the same fold models.
 
     Parameters
     ----------
@@ -745,16 +771,19 @@ def cross_fit_season_proba(
     proba : :func:`cross_fit_proba`'s table (``predict_proba``: with the rotation group).
     season : the same folds' ``season_proba`` (the current season's evidence alone), or a
         copy of ``proba`` for an estimator without ``season_proba``.
+    confidence : per row, the ``self_confidence_`` of each class of the fold model that
+        graded the row (``class_confidence``): computed from the training rows of that
+        fold only, so a row's own declaration never enters it. NaN for an estimator
+        without ``class_confidence``.
     """
-    if not hasattr(estimator, "season_proba"):
-        proba = cross_fit_proba(
-            estimator, X, y, groups=groups, n_splits=n_splits, random_state=random_state
-        )
-        return proba, proba.copy()
-    proba, season = _cross_fit(
-        estimator, X, y, groups, n_splits, random_state, ("predict_proba", "season_proba")
+    methods = [m for m in ("season_proba", "class_confidence") if hasattr(estimator, m)]
+    proba, *more = _cross_fit(
+        estimator, X, y, groups, n_splits, random_state, ("predict_proba", *methods)
     )
-    return proba, season
+    tables = dict(zip(methods, more, strict=True))
+    season = tables.get("season_proba", proba.copy())
+    nan = pd.DataFrame(np.nan, index=proba.index, columns=proba.columns)
+    return proba, season, tables.get("class_confidence", nan)
 
 
 def _cross_fit(

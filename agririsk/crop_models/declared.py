@@ -22,7 +22,7 @@ from agririsk.crop_models.croptype import (
     MIN_CLEAR_VIEWS,
     CropTypeClassifier,
     croptype_features,
-    cross_fit_season_proba,
+    cross_fit_evidence,
     past_season_features,
     top_crop,
 )
@@ -35,14 +35,21 @@ __all__ = [
     "MISMATCH_PROBABILITY",
     "OVERSTATEMENT_FLAG",
     "MIN_TRAINING_PARCELS",
+    "RECOGNISED_CONFIDENCE",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: a prediction that differs from the declaration is a mismatch when the current season's
-#: evidence forest gives a crop other than the declared one at least this probability (the
-#: same level as :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
+#: evidence forest gives a crop other than the declared one (any other crop, for a declared
+#: crop of :data:`RECOGNISED_CONFIDENCE`) at least this probability (the same level as
+#: :func:`agririsk.monitoring.detectors.crop_mismatch_conditions`)
 MISMATCH_PROBABILITY = 0.8
+#: a declared crop whose training fields the evidence forest gives, on average, at least
+#: this out-of-sample probability of it (``CropTypeClassifier.self_confidence_``) is one
+#: the season's images recognise: for it, the evidence against the declaration is the
+#: probability of *any* other crop (docs/crop-identification.md §4, §8.11)
+RECOGNISED_CONFIDENCE = 0.8
 #: Σ declared / Σ measured cropped area at or above which a farm is flagged
 OVERSTATEMENT_FLAG = 1.3
 #: fewer labelled parcel-seasons with enough clear views: no classifier is trained
@@ -150,10 +157,16 @@ def crop_checks(
     seasons' rotation group); ``season_probability`` is the highest probability of a crop
     other than the declared one from the current season's images alone
     (``CropTypeClassifier.season_proba``: forest B, the features without the aligned
-    composites and without history; the same fold models). History and the aligned
-    composites may settle which crop a field most likely grows, but a flag is an
-    accusation: this season's images, read as before the composites, must name another
-    crop by themselves (docs/crop-identification.md §4, §8.10).
+    composites and without history; the same fold models) — or, where the declared crop
+    is one the images recognise (the grading fold model's ``self_confidence_`` of it, the
+    mean out-of-bag probability forest B gives its own training fields of that crop, is
+    ≥ :data:`RECOGNISED_CONFIDENCE`), the probability of *any* crop other than it
+    (1 − forest B's probability of the declared crop): a wheat field read as maize 0.5,
+    soybean 0.45, wheat 0.05 is not wheat at 0.95 even though which crop it is stays open.
+    History and the aligned composites may settle which crop a field most likely grows,
+    but a flag is an accusation: this season's images, read as before the composites,
+    must contradict the declaration by themselves (docs/crop-identification.md §4,
+    §8.10, §8.11).
     ``fields_crop_checked`` = the farm's parcels classified in the current season,
     ``fields_crop_mismatch`` = those of them with ``crop_mismatch``, and
     ``crop_mismatch_share`` = their ratio (NaN when none was classified: not zero, since
@@ -281,7 +294,7 @@ def _classify(
         )
         return _finish(out, p, current, threshold)
     groups = p.loc[train.get_level_values("parcel_id"), "farmer_id"].to_numpy()
-    oof, oof_season = cross_fit_season_proba(
+    oof, oof_season, oof_conf = cross_fit_evidence(
         estimator, feats.loc[train], y[train].to_numpy(), groups=groups, n_splits=n_splits
     )
     # only seasons with labels of their own: a model moved to another year misreads its calendar
@@ -290,7 +303,7 @@ def _classify(
         set(train.get_level_values("season_start"))
     )
     rest = grid[usable.to_numpy() & ~grid.isin(train) & labelled]
-    proba, season = oof, oof_season
+    proba, season, conf = oof, oof_season, oof_conf
     if len(rest):
         # a model of all the labels only for the rows without one (none when the labels are
         # the declarations: every classified row is then graded out of fold)
@@ -306,15 +319,29 @@ def _classify(
             )
             for a, f in ((oof, model.predict_proba), (oof_season, by_season))
         )
+        by_conf = getattr(
+            model, "class_confidence", lambda x: np.full((len(x), len(classes)), np.nan)
+        )
+        conf = pd.concat(
+            [oof_conf, pd.DataFrame(by_conf(feats.loc[rest]), index=rest, columns=classes)]
+        )
     crop, prob = top_crop(proba)
     out.loc[proba.index, "predicted_crop"] = crop
     out.loc[proba.index, "probability"] = prob
     season = season.reindex(index=proba.index, columns=proba.columns, fill_value=0.0)
     declared = p["declared_crop"].reindex(proba.index.get_level_values("parcel_id")).to_numpy()
     # the flag's evidence: this season's images alone, the most probable crop other than
-    # the declared one (docs/crop-identification.md §4)
+    # the declared one; for a declared crop the images recognise, any crop other than it
+    # (docs/crop-identification.md §4)
     other = season.to_numpy() * (season.columns.to_numpy()[None, :] != declared[:, None])
-    out.loc[proba.index, "season_probability"] = other.max(axis=1)
+    evidence = other.max(axis=1)
+    scol = season.columns.get_indexer(declared)
+    conf = conf.reindex(index=proba.index, columns=season.columns)
+    rows = np.arange(len(season))
+    own_conf = np.where(scol >= 0, conf.to_numpy()[rows, np.maximum(scol, 0)], np.nan)
+    recognised = (scol >= 0) & (np.nan_to_num(own_conf, nan=0.0) >= RECOGNISED_CONFIDENCE)
+    not_declared = 1.0 - season.to_numpy()[rows, np.maximum(scol, 0)]
+    out.loc[proba.index, "season_probability"] = np.where(recognised, not_declared, evidence)
     col = proba.columns.get_indexer(declared)
     dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
     out.loc[proba.index, "declared_probability"] = dp
@@ -459,7 +486,7 @@ def crop_predictions(parcel_table: pd.DataFrame, *, date: dt.date | None = None)
     -------
     DataFrame ``parcel_id, crop, probability, date`` for the classified parcels of the
     current season. ``probability`` is the parcel table's ``season_probability`` (the
-    current season's evidence for a crop other than the declared one) where the predicted
+    current season's evidence against the declared crop) where the predicted
     crop differs from the declared one, its ``probability`` elsewhere: the monitoring hook
     raises a ``crop_mismatch`` where it is ≥ 0.8 and the crop differs from the declared
     one, so its alerts are the ``crop_mismatch`` flags (at the default threshold) and

@@ -17,8 +17,8 @@ from agririsk.crop_models.croptype import (
     ROTATION_GROUP,
     CropTypeClassifier,
     croptype_features,
+    cross_fit_evidence,
     cross_fit_proba,
-    cross_fit_season_proba,
     greenup_aligned,
     past_season_features,
     rotation_group,
@@ -589,7 +589,7 @@ def test_crop_checks__a_flag_needs_both_forests() -> None:
     assert {c.parcel_id for c in alerts} == {"P00", "P09"}
 
 
-def test_cross_fit_season_proba__same_folds_with_and_without_history(
+def test_cross_fit_evidence__same_folds_with_and_without_history(
     toy_features: pd.DataFrame,
 ) -> None:
     """The first table is cross_fit_proba's; the second the same fold models' season_proba
@@ -599,7 +599,7 @@ def test_cross_fit_season_proba__same_folds_with_and_without_history(
     X = X.assign(peak_day_past1=np.where(np.array(CROPS) == "early", 10.0, 50.0))
     est = CropTypeClassifier(n_estimators=20, clean=False, past_below=1.01)
     groups = np.repeat(np.arange(20), 2)
-    proba, season = cross_fit_season_proba(est, X, CROPS, groups=groups, n_splits=4)
+    proba, season, _ = cross_fit_evidence(est, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(proba, cross_fit_proba(est, X, CROPS, groups=groups, n_splits=4))
     # season_proba: forest B, the current season's features without the aligned composites
     aligned = [c for c in X.columns if c.startswith("ndvi_g")]
@@ -607,9 +607,126 @@ def test_cross_fit_season_proba__same_folds_with_and_without_history(
     alone = cross_fit_proba(est, evidence, CROPS, groups=groups, n_splits=4)
     assert np.allclose(season, alone)
     forest = RandomForestClassifier(n_estimators=10, random_state=0)
-    plain, same = cross_fit_season_proba(forest, X, CROPS, groups=groups, n_splits=4)
+    plain, same, _ = cross_fit_evidence(forest, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(plain, cross_fit_proba(forest, X, CROPS, groups=groups, n_splits=4))
     assert np.allclose(plain, same)
+
+
+def test_classifier__self_confidence_is_the_mean_out_of_bag_vote_for_the_own_label(
+    toy_features: pd.DataFrame,
+) -> None:
+    """Per class, the cleaning round's out-of-bag probability of the row's own label, averaged
+    over the training rows with that label (before any is dropped); NaN without cleaning."""
+    X = toy_features.drop(columns="n_clear_views")
+    y = np.array(CROPS, dtype=object)
+    y[0] = "late"  # one wrong label: it lowers the late crop's mean
+    clf = CropTypeClassifier(n_estimators=40).fit(X, y)
+    forest = RandomForestClassifier(
+        n_estimators=40,
+        min_samples_leaf=2,
+        max_features=0.3,
+        class_weight="balanced",
+        oob_score=True,
+        random_state=0,
+    ).fit(X[list(clf.evidence_features_)], y.astype(str))
+    own = forest.oob_decision_function_[np.arange(len(y)), np.searchsorted(forest.classes_, y)]
+    expected = [np.nanmean(own[y == c]) for c in clf.classes_]
+    assert np.allclose(clf.self_confidence_, expected)
+    assert clf.self_confidence_[list(clf.classes_).index("early")] > 0.8
+    assert np.allclose(clf.class_confidence(X.iloc[:3]), np.tile(expected, (3, 1)))
+    assert np.isnan(
+        CropTypeClassifier(n_estimators=20, clean=False).fit(X, y).self_confidence_
+    ).all()
+
+
+def test_cross_fit_evidence__a_row_never_grades_itself(toy_features: pd.DataFrame) -> None:
+    """Changing one parcel's declaration changes none of its own three out-of-fold rows
+    (probability, season probability, self-confidence of the fold model): the fold model
+    that grades it, and the cleaning round inside it, never saw that declaration."""
+    X = toy_features.drop(columns="n_clear_views")
+    groups = np.repeat(np.arange(20), 2)
+    est = CropTypeClassifier(n_estimators=30)
+    y = list(CROPS)
+    flipped = list(CROPS)
+    flipped[0] = "late"  # P00 grows the early crop
+    one = cross_fit_evidence(est, X, y, groups=groups, n_splits=4)
+    two = cross_fit_evidence(est, X, flipped, groups=groups, n_splits=4)
+    for a, b in zip(one, two, strict=True):
+        assert np.allclose(a.loc["P00"], b.loc["P00"])
+    assert not np.allclose(one[2].to_numpy(), two[2].to_numpy())  # other folds saw it
+    assert np.allclose(one[0], cross_fit_proba(est, X, y, groups=groups, n_splits=4))
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    *_, none = cross_fit_evidence(forest, X, y, groups=groups, n_splits=4)
+    assert none.isna().all().all()
+
+
+class _ScriptedConfident(_Scripted):
+    """:class:`_Scripted` with a set self-confidence per crop (``class_confidence``)."""
+
+    def __init__(
+        self,
+        a: dict[str, dict[str, float]] | None = None,
+        b: dict[str, dict[str, float]] | None = None,
+        declared: dict[str, str] | None = None,
+        confidence: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__(a, b, declared)
+        self.confidence = confidence
+
+    def class_confidence(self, X: pd.DataFrame) -> np.ndarray:
+        row = [(self.confidence or {}).get(c, np.nan) for c in self.classes_]
+        return np.tile(np.asarray(row, dtype=float), (len(X), 1))
+
+
+def test_crop_checks__a_recognised_declared_crop_read_as_any_other_is_flagged() -> None:
+    """A declared crop the images recognise (self-confidence >= 0.8): the evidence is the
+    probability of any other crop. Wheat declared, B at maize 0.5 / soybean 0.45: flagged at
+    0.95; soybean declared (self-confidence 0.7), B at maize 0.5 / other 0.45: not flagged;
+    NaN self-confidence keeps the single-crop rule; the alerts are the same flags."""
+    from agririsk.monitoring.detectors import crop_mismatch_conditions
+
+    crops = ["wheat", "soybean", "maize", "other"] * 9
+    parcels = toy_parcels(crops)
+    a = {
+        "P00": {"maize": 0.6, "soybean": 0.4},  # declared wheat
+        "P01": {"maize": 0.6, "other": 0.4},  # declared soybean
+        "P04": {"wheat": 0.7, "maize": 0.3},  # declared wheat: A keeps it -> no flag
+        "P08": {"soybean": 0.6, "maize": 0.4},  # declared wheat, B: wheat 0.25 -> no flag
+    }
+    b = {
+        "P00": {"maize": 0.5, "soybean": 0.45, "wheat": 0.05},
+        "P01": {"maize": 0.5, "other": 0.45, "soybean": 0.05},
+        "P04": {"maize": 0.5, "soybean": 0.45, "wheat": 0.05},
+        "P08": {"maize": 0.4, "soybean": 0.35, "wheat": 0.25},
+    }
+    declared = dict(zip(parcels["parcel_id"], crops, strict=True))
+    confidence = {"wheat": 0.9, "soybean": 0.7, "maize": 0.75, "other": 0.6}
+
+    def run(conf: dict[str, float] | None) -> pd.DataFrame:
+        table, _ = crop_checks(
+            toy_series(["early"] * len(crops)),
+            parcels,
+            [SEASON],
+            as_of=SEASON.end,
+            estimator=_ScriptedConfident(a, b, declared, conf),
+        )
+        return table
+
+    table = run(confidence)
+    cur = table.set_index("parcel_id")
+    assert set(cur.index[cur["crop_mismatch"].astype(bool)]) == {"P00"}
+    assert cur.loc["P00", "season_probability"] == pytest.approx(0.95)
+    assert cur.loc["P00", "predicted_crop"] == "maize"
+    assert cur.loc["P01", "season_probability"] == pytest.approx(0.5)
+    assert cur.loc["P08", "season_probability"] == pytest.approx(0.75)
+    preds = crop_predictions(table, date=SEASON.end)
+    alerts = crop_mismatch_conditions(
+        preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end
+    )
+    assert {c.parcel_id for c in alerts} == {"P00"}
+    plain = run(None).set_index("parcel_id")
+    assert not plain["crop_mismatch"].astype(bool).any()
+    assert plain.loc["P00", "season_probability"] == pytest.approx(0.5)
 
 
 def _croptype_bench():  # type: ignore[no-untyped-def]
