@@ -46,9 +46,13 @@ docs/monitoring.md "Which planted hail and floods the sky shows", stated from th
 generator's physics before counting): a view before it where the peers are half-way green
 and one after it, before the field's own ripening, with the peers' canopy comparable
 (hail: at most 20 days after it, before it regrows past ~62 %); or, a flood, a view of its
-water within 10 days while the peers are dry. An early harvest or a field never sown is
-observable with any clear view after the event. The table ends with hail and flood
-recall split by observable / not observable and why not.
+water within 10 days while the peers are dry. An early harvest is observable when a view
+before the cut has the peers half-way green and one on or after it, before the field's
+normal harvest (sowing + the crop's ``season_days``), has their canopy comparable: stubble
+where a standing canopy would be (:func:`harvest_observability`, docs/monitoring.md "Which
+early harvests the sky shows"). A field never sown is observable with any clear view
+after the event. The table ends with hail, flood and early-harvest recall split by
+observable / not observable and why not.
 
     .venv/bin/python benchmarks/monitor_vs_truth.py --seeds 0 1 2 4 5 --dir /tmp/h2 \
         --held-out 8 9 10 12 13 14 15 16 17 18 19 --json /tmp/h2/monitor_vs_truth.json
@@ -60,7 +64,8 @@ green-up" and 34-41 after those of "Hail seen only after it" were (``--seeds --h
 35 36 37 38 39 40 41``; the regions are generated on first use); 42-49 after those of "Naming a
 collapse: hail or flood" (``--seeds --held-out 42 43 44 45 46 47 48 49 --dir DIR``); 50-57
 after those of "Floods seen only weeks later", 58-65 and 66-73 after those of "Regrowing
-before flowering" (docs/monitoring.md).
+before flowering", 74-81 after those of "Hail seen 12-20 days on" and 82-89 after those of
+"early harvests seen weeks later" (docs/monitoring.md).
 ``hail_as_decline`` counts hail parcels alerted ``vegetation_decline`` (not a hit:
 docs/monitoring.md says why).
 """
@@ -78,6 +83,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agririsk.crop_models.crops import crop_params
 from agririsk.imagery import parcel_series
 from agririsk.monitoring import monitor_region, read_alerts
 from agririsk.monitoring.detectors import (
@@ -168,6 +174,45 @@ def observability(
         return False, "no view after before ripening"
     if event == "hail" and not ((since >= 0) & (since <= HAIL_READABLE_DAYS)).any():
         return False, f"no view within {HAIL_READABLE_DAYS} days"
+    return False, "peers not comparable after"
+
+
+def normal_harvest(truth_row: pd.Series) -> pd.Timestamp:
+    """The day the field would have been harvested without the early cut.
+
+    The sample region harvests ``season_days`` (crops.csv, of the true crop) after sowing,
+    +- 4 days (``agririsk.sample._seasons``); an early harvest replaces that date by the cut.
+    """
+    days = crop_params(str(truth_row["true_crop"])).season_days
+    return pd.Timestamp(truth_row["sowing_date"]) + pd.Timedelta(days=int(days))
+
+
+def harvest_observability(
+    ev_day: pd.Timestamp, normal: pd.Timestamp, views: pd.DataFrame
+) -> tuple[bool, str]:
+    """Is a planted early harvest visible from space as that event? (observable, why not).
+
+    Stated from the physics before counting (docs/monitoring.md, "Which early harvests
+    the sky shows"): from the cut day on the field is stubble (NDVI ~0.21), below any
+    standing canopy of its crop, green or dry (>= 0.32), until its normal harvest
+    (:func:`normal_harvest`). It shows as an early harvest on a clear view
+
+    - *before* the cut where the peers are at least half-way green (``ref >=
+      GREEN_UP_REF``): the field grew (stubble and a field never sown look alike);
+    - *after*, on or after the cut day and before the field's normal harvest, with the
+      peers' green amplitude >= ``MIN_AMPLITUDE``: stubble where their canopy stands.
+    """
+    day = views["date"]
+    ref = views["ref"].to_numpy(float)
+    since = (day - ev_day).dt.days.to_numpy()
+    before = bool(((since < 0) & (ref >= GREEN_UP_REF)).any())
+    standing = (since >= 0) & (day < normal).to_numpy()
+    if before and (standing & (ref - SOIL_NDVI >= MIN_AMPLITUDE)).any():
+        return True, "seen before and after"
+    if not before:
+        return False, "no comparable view before"
+    if not standing.any():
+        return False, "no view after before its normal harvest"
     return False, "peers not comparable after"
 
 
@@ -275,7 +320,11 @@ def evaluate_seed(
                     ripening_start(truth.loc[pid]),
                     view_groups.get(pid, views.iloc[:0]),
                 )
-            else:  # no_emergence, early_harvest: any clear view after the event
+            elif event == "early_harvest":
+                obs, why = harvest_observability(
+                    ev_day, normal_harvest(truth.loc[pid]), view_groups.get(pid, views.iloc[:0])
+                )
+            else:  # no_emergence: any clear view after the event
                 obs, why = seen_after, ("" if seen_after else "no clear view after")
             observable.append(obs)
             # an early harvest ends a dry-down that the generator starts before the harvest
@@ -414,16 +463,17 @@ def _f(x: float | None) -> str:
 
 
 def observability_table(results: list[dict[str, Any]]) -> list[str]:
-    """Hail and flood recall over the events the sky shows and over those it does not.
+    """Hail, flood and early-harvest recall over the events the sky shows and the others.
 
     Summed over the seeds of ``results``; per kind, the reasons an event is not
-    observable (:func:`observability`) with how many of them were found anyway.
+    observable (:func:`observability`, :func:`harvest_observability`) with how many of
+    them were found anyway.
     """
     lines = [
-        "event -> kind          planted | observable: found/n recall | not observable: found/n"
-        " | why not observable (found/n)"
+        "event -> kind                    planted | observable: found/n recall"
+        " | not observable: found/n | why not observable (found/n)"
     ]
-    for event in ("hail", "flood"):
+    for event in ("hail", "flood", "early_harvest"):
         ev = [e for r in results for e in r["events"] if e["event"] == event]
         obs = [e for e in ev if e["observable"]]
         nob = [e for e in ev if not e["observable"]]
@@ -435,7 +485,7 @@ def observability_table(results: list[dict[str, Any]]) -> list[str]:
         n_hit = sum(e["detected"] for e in obs)
         rec = f"{n_hit / len(obs):4.2f}" if obs else "   -"
         lines.append(
-            f"{event:5s} -> {EVENT_KIND[event]:12s} {len(ev):7d} | {n_hit:4d}/{len(obs):<4d} {rec}"
+            f"{event:13s} -> {EVENT_KIND[event]:13s} {len(ev):7d} | {n_hit:4d}/{len(obs):<4d} {rec}"
             f"       | {sum(e['detected'] for e in nob):4d}/{len(nob):<4d}"
             f"             | {'; '.join(f'{w} {h}/{n}' for w, (h, n) in sorted(why.items()))}"
         )
@@ -535,7 +585,9 @@ def format_table(results: list[dict[str, Any]], title: str) -> str:
     ]
     if missed:
         lines.append(f"missed: {missed}")
-    lines.append(f"-- {title}: planted hail and floods the sky shows (observable) or not")
+    lines.append(
+        f"-- {title}: planted hail, floods and early harvests the sky shows (observable) or not"
+    )
     lines += observability_table(results)
     return "\n".join(lines)
 

@@ -297,6 +297,15 @@ def _decide(  # type: ignore[no-untyped-def]
                 and nd[k] <= stubble_ndvi
             ):
                 low = True
+        # or stubble reached by a dry-down falling on every clear view since the collapse
+        for k in range(i + 1, n):
+            if day[k] <= d:
+                continue
+            if day[k] > d + gap_max or not nd[k] <= nd[k - 1] - drying:
+                break
+            if comparable[k] and nd[k] <= stubble_ndvi:
+                low = True
+                break
         stubble = low and not regrew
         any_later = False
         settled = False

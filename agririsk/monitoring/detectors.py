@@ -54,7 +54,10 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   of them while they are green (``ref >= 0.55``), not growing since the previous view,
   after a storm (a young paddy; such a field is not ``no_emergence``). Early harvest
   needs stubble while the peers are green (before the start of ripening or at their
-  plateau): stubble once they ripen is the damaged field's normal harvest. *Flooded
+  plateau): stubble once they ripen is the damaged field's normal harvest; or stubble
+  within ``GAP_MAX_DAYS`` with the peers' canopy comparable (also once they ripen), the
+  field's NDVI down by ``DRYING_NDVI`` on every clear view since the collapse (a dry-down
+  runs on to the cut; hail and flood canopies stop falling and regrow). *Flooded
   young*: open water above the peers' after a storm while they are not yet green, then
   below half of them on their first green view at most ``GAP_MAX_DAYS`` later.
   *Regrowing*: a field seen green below half of its peers at their plateau from
@@ -1220,7 +1223,17 @@ def _parcel_conditions(
         # start of ripening, or at their plateau), confirms an early harvest; stubble once
         # they ripen is the (damaged) field's harvest with them
         soon = (day >= d) & (day <= d + _days(30)) & ((day < late) | plateau)
-        stubble = bool((nd[soon] <= STUBBLE_NDVI).any()) and not regrew
+        low = bool((nd[soon] <= STUBBLE_NDVI).any())
+        # or stubble reached by a dry-down: the field's NDVI fell by DRYING_NDVI on every
+        # clear view from the collapse to it, at most GAP_MAX_DAYS on, the peers' canopy
+        # comparable (also once they ripen): hail and flood stop falling at 30 % and 15 % of
+        # the canopy and regrow before their harvest (docs/monitoring.md, "Early harvests
+        # seen weeks later")
+        on = np.flatnonzero(day > d)
+        falling = np.minimum.accumulate(nd[on] <= nd[on - 1] - DRYING_NDVI)
+        cut = on[falling & (day[on] <= d + _days(GAP_MAX_DAYS)) & comparable[on]]
+        low = low or bool((nd[cut] <= STUBBLE_NDVI).any())
+        stubble = low and not regrew
         # a drop without water or storm (or on a field never seen green) is named at the
         # next clear view (at most SHALLOW_WAIT_DAYS on): harvest dry-down or damage? the
         # next view tells (stubble, or a canopy that stays low or regrows)

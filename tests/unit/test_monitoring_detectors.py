@@ -687,3 +687,38 @@ def test_detect_imagery__band_field_gaining_faster_than_hail_regrows_is_silent()
     for day in DATES[DATES >= "2026-07-30"]:
         got = _both_paths(s, crops, day.date())
         assert not {c.kind for c in got if c.parcel_id in ("F", "S")} & damage
+
+
+def test_detect_imagery__dry_down_then_stubble_weeks_later_is_early_harvest():
+    """A green field falls to ~42 % of its peers (Jul 30) and lower again on Aug 9 (the
+    dry-down goes on); clouds until Sep 8, where it is at stubble while its peers, past
+    the start of ripening, are still at 0.63: an early harvest (the cut ended the dry-down),
+    which the 30-day window of the stubble used to call ``crop_failure``
+    (docs/monitoring.md, "Early harvests seen weeks later"). The silent cases, on the same
+    dates and sky: hail (the canopy stops falling and regrows on Aug 9) and a flood (flat
+    at ~17 %) harvested with their peers stay ``crop_failure``; a normal field is silent."""
+    cloudy = pd.DatetimeIndex(["2026-08-19", "2026-08-29"])
+    crops = pd.Series("maize", index=[*peers(), "E"])
+    sep10 = dt.date(2026, 9, 10)
+    early = normal().copy()
+    early[DATES == "2026-07-30"] = 0.45
+    early[DATES == "2026-08-09"] = 0.33
+    early[DATES >= "2026-09-08"] = 0.20
+    s = series({**peers(), "E": early}, cloudy=cloudy)
+    assert kinds(_both_paths(s, crops, sep10)) == {("E", "early_harvest")}
+    # one view of the dry-down, the next at stubble 40 days later: the same
+    once = early.copy()
+    once[DATES == "2026-08-09"] = 0.20
+    s1 = series({**peers(), "E": once}, cloudy=cloudy.append(pd.DatetimeIndex(["2026-08-09"])))
+    assert kinds(_both_paths(s1, crops, sep10)) == {("E", "early_harvest")}
+    hail = early.copy()
+    hail[DATES == "2026-08-09"] = 0.50
+    h = series({**peers(), "E": hail}, cloudy=cloudy)
+    assert kinds(_both_paths(h, crops, sep10)) == {("E", "crop_failure")}
+    flood = early.copy()
+    flood[DATES == "2026-07-30"] = 0.27
+    flood[DATES == "2026-08-09"] = 0.26
+    f = series({**peers(), "E": flood}, cloudy=cloudy)
+    assert kinds(_both_paths(f, crops, sep10)) == {("E", "crop_failure")}
+    ok = series({**peers(), "E": normal() + 0.005}, cloudy=cloudy)
+    assert _both_paths(ok, crops, sep10) == []
