@@ -31,6 +31,8 @@ import datetime as dt
 import gc
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,6 +102,12 @@ def main() -> None:
         ".agririsk/); use one of your own for a region you may not write to",
     )
     ap.add_argument("--keep-db", type=Path, help="copy the store of the last run here")
+    ap.add_argument(
+        "--process",
+        action="store_true",
+        help="also time the run as cron does, as a new process, against a new process that "
+        "merely reads the item",
+    )
     args = ap.parse_args()
 
     from agririsk.monitoring import monitor_region
@@ -255,6 +263,56 @@ def main() -> None:
         print(
             f"  every band read by {READ_THREADS} threads (no reduction): {par:.3f} s; "
             f"ratio run / that: {best / par:.2f}x"
+        )
+    if args.process:
+        # as cron runs it: a new process (interpreter, imports, the compiled kernels loaded
+        # from numba's cache) against a new process that merely reads the item
+        def process_run(k: int) -> float:
+            for f in (workspace / "items").glob(f"{new_items[0].id}-*.parquet"):
+                f.unlink()
+            shutil.rmtree(workspace / "monitor")
+            shutil.copytree(snapshot, workspace / "monitor")
+            db = work / f"process{k}.sqlite"
+            shutil.copy(warm_db, db)
+            argv = ["-q", "monitor", str(args.region / "region.toml"), "--workspace", str(workspace)]
+            argv += ["--db", str(db), "--as-of", new_day.isoformat()]
+            t = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from agririsk.cli import main; sys.exit(main(sys.argv[1:]))",
+                    *argv,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            return time.perf_counter() - t
+
+        hrefs = [
+            new_items[0].assets[b].href
+            for b in (*RUN_BANDS, new_items[0].mask_band)
+            if b in new_items[0].assets
+        ]
+        reader = (
+            "import sys, rasterio\n"
+            "for h in sys.argv[1:]:\n"
+            "    with rasterio.open(h) as ds:\n"
+            "        for _, w in ds.block_windows(1): ds.read(1, window=w)\n"
+        )
+
+        def process_floor() -> float:
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", reader, *hrefs], check=True)
+            return time.perf_counter() - t
+
+        procs = [process_run(k) for k in range(args.repeat)]
+        pfloor = min(process_floor() for _ in range(args.repeat))
+        print(
+            f"  as a new process (cron), best of {args.repeat}: {min(procs):.3f} s "
+            f"(all: {', '.join(f'{r:.3f}' for r in procs)}); a new process reading every band: "
+            f"{pfloor:.3f} s; ratio {min(procs) / pfloor:.2f}x"
         )
     if args.profile:
         one_run(args.repeat, args.profile)

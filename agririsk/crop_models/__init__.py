@@ -11,35 +11,65 @@ remain importable from :mod:`agririsk.crop_models.seasons`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # static names for type checkers and IDEs
+    import pandas as pd
 
-from agririsk.crop_models.crops import CropParams, crop_params, crop_table
-from agririsk.crop_models.croptype import CropTypeClassifier, croptype_features, cross_fit_proba
-from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
-from agririsk.crop_models.health import condition_at, health_indicators
-from agririsk.crop_models.phenology import phenology
-from agririsk.crop_models.smoothing import DEFAULT_LAMBDA, smooth_series, whittaker
-from agririsk.region import Season
+    from agririsk.crop_models.crops import CropParams, crop_params, crop_table  # noqa: F401
+    from agririsk.crop_models.croptype import (  # noqa: F401
+        CropTypeClassifier,
+        croptype_features,
+        cross_fit_proba,
+    )
+    from agririsk.crop_models.declared import (  # noqa: F401
+        crop_checks,
+        crop_predictions,
+        overstatement,
+    )
+    from agririsk.crop_models.health import condition_at, health_indicators  # noqa: F401
+    from agririsk.crop_models.phenology import phenology  # noqa: F401
+    from agririsk.crop_models.smoothing import (  # noqa: F401
+        DEFAULT_LAMBDA,
+        smooth_series,
+        whittaker,
+    )
+    from agririsk.region import Season
 
-__all__ = [
-    "CropParams",
-    "CropTypeClassifier",
-    "crop_checks",
-    "crop_predictions",
-    "croptype_features",
-    "cross_fit_proba",
-    "overstatement",
-    "condition_at",
-    "crop_params",
-    "crop_table",
-    "health_indicators",
-    "phenology",
-    "season_table",
-    "smooth_series",
-    "whittaker",
-]
+# Names are imported on first use: a monitoring run needs the crop calendar
+# (:mod:`agririsk.crop_models.crops`) on every run but the classifier (scikit-learn, ~0.9 s
+# to import) only when it checks the crops.
+_EXPORTS = {
+    "CropParams": "agririsk.crop_models.crops",
+    "crop_params": "agririsk.crop_models.crops",
+    "crop_table": "agririsk.crop_models.crops",
+    "CropTypeClassifier": "agririsk.crop_models.croptype",
+    "croptype_features": "agririsk.crop_models.croptype",
+    "cross_fit_proba": "agririsk.crop_models.croptype",
+    "crop_checks": "agririsk.crop_models.declared",
+    "crop_predictions": "agririsk.crop_models.declared",
+    "overstatement": "agririsk.crop_models.declared",
+    "condition_at": "agririsk.crop_models.health",
+    "health_indicators": "agririsk.crop_models.health",
+    "phenology": "agririsk.crop_models.phenology",
+    "DEFAULT_LAMBDA": "agririsk.crop_models.smoothing",
+    "smooth_series": "agririsk.crop_models.smoothing",
+    "whittaker": "agririsk.crop_models.smoothing",
+}
+
+__all__ = sorted([*_EXPORTS, "season_table"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agririsk.crop_models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
 
 
 def season_table(
@@ -49,7 +79,7 @@ def season_table(
     *,
     area_ha: pd.Series | None = None,
     value: str | None = None,
-    lam: float = DEFAULT_LAMBDA,
+    lam: float | None = None,
 ) -> pd.DataFrame:
     """Phenology and health of every parcel and season, in one call.
 
@@ -61,7 +91,8 @@ def season_table(
         per parcel and season (MultiIndex ``(parcel_id, season start date)``).
     area_ha : parcel area in hectares (index ``parcel_id``) for ``measured_area_ha``.
     value : index column to smooth; default ``ndvi_p50`` if present, else ``ndvi_mean``.
-    lam : Whittaker smoothing parameter (daily grid).
+    lam : Whittaker smoothing parameter (daily grid); default
+        :data:`~agririsk.crop_models.smoothing.DEFAULT_LAMBDA`.
 
     Returns
     -------
@@ -74,8 +105,12 @@ def season_table(
     measured_area_ha``). Rows with ``data_quality == "insufficient_imagery"`` carry
     no dates nor indicators.
     """
+    from agririsk.crop_models.health import health_indicators
+    from agririsk.crop_models.phenology import phenology
+    from agririsk.crop_models.smoothing import DEFAULT_LAMBDA, smooth_series
+
     seasons = list(seasons)
-    daily = smooth_series(series, seasons, value=value, lam=lam)
+    daily = smooth_series(series, seasons, value=value, lam=DEFAULT_LAMBDA if lam is None else lam)
     phen = phenology(daily, crops)
     health = health_indicators(daily, phen, crops, series=series, area_ha=area_ha)
     return phen.merge(health, on=["parcel_id", "season_start"], how="left", validate="1:1")

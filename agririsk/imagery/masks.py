@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 __all__ = [
     "SCL_INVALID",
@@ -139,6 +138,8 @@ def dilate(flags: npt.ArrayLike, pixels: int) -> npt.NDArray[np.bool_]:
     if pixels <= 0 or not arr.any():
         return arr.copy()
     if arr.ndim != 2:
+        from scipy import ndimage  # only here: importing it costs a run ~0.25 s
+
         grown = ndimage.maximum_filter(arr.view(np.uint8), size=2 * pixels + 1, mode="constant")
         return grown.astype(bool)
     return _running_or(_running_or(arr, pixels, 0), pixels, 1)

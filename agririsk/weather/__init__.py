@@ -6,22 +6,42 @@ The public names below; the modules :mod:`agririsk.weather.et0` (``penman_montei
 :mod:`agririsk.weather.exposure` hold the rest.
 """
 
-from agririsk.weather.et0 import hargreaves, penman_monteith
-from agririsk.weather.exposure import farm_weather_history, weather_exposure
-from agririsk.weather.readers import (
-    PHYSICAL_LIMITS,
-    read_station_daily,
-    read_stations,
-    read_weather_grid,
-)
+from __future__ import annotations
 
-__all__ = [
-    "PHYSICAL_LIMITS",
-    "farm_weather_history",
-    "hargreaves",
-    "penman_monteith",
-    "read_station_daily",
-    "read_stations",
-    "read_weather_grid",
-    "weather_exposure",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # static names for type checkers and IDEs
+    from agririsk.weather.et0 import hargreaves, penman_monteith  # noqa: F401
+    from agririsk.weather.exposure import farm_weather_history, weather_exposure  # noqa: F401
+    from agririsk.weather.readers import (  # noqa: F401
+        PHYSICAL_LIMITS,
+        read_station_daily,
+        read_stations,
+        read_weather_grid,
+    )
+
+# Names are imported on first use: a monitoring run needs ET0 and the readers, not the
+# indices and exposure (scipy.special, ~0.2 s to import).
+_EXPORTS = {
+    "PHYSICAL_LIMITS": "agririsk.weather.readers",
+    "farm_weather_history": "agririsk.weather.exposure",
+    "hargreaves": "agririsk.weather.et0",
+    "penman_monteith": "agririsk.weather.et0",
+    "read_station_daily": "agririsk.weather.readers",
+    "read_stations": "agririsk.weather.readers",
+    "read_weather_grid": "agririsk.weather.readers",
+    "weather_exposure": "agririsk.weather.exposure",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agririsk.weather' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
