@@ -103,6 +103,7 @@ __all__ = [
     "changed_parcels_obs",
     "data_gaps_obs",
     "clear_observations",
+    "window_start",
     "peer_reference",
     "peer_table",
     "peer_groups",
@@ -194,6 +195,14 @@ DRYING_NDVI = 0.05
 #: that is below this share of them at their plateau more than ABRUPT_MAX_GAP_DAYS later,
 #: after a storm, has collapsed (docs/monitoring.md, "Floods seen only weeks later")
 FLOOD_CEILING_F = 0.45
+#: the season's views and storms are taken from this many days before its start (a field
+#: sown early, a storm just before the first view); an earlier storm is another season's
+WINDOW_LEAD_DAYS = 15
+
+
+def window_start(season: Season) -> pd.Timestamp:
+    """First day of the season's monitoring window: its views and its storms start here."""
+    return pd.Timestamp(season.start) - pd.Timedelta(days=WINDOW_LEAD_DAYS)
 
 
 def clear_observations(
@@ -224,7 +233,7 @@ def clear_observations(
     if t.dt.tz is not None:
         t = t.dt.tz_convert(None)
     day = t.dt.normalize()
-    start = pd.Timestamp(season.start) - pd.Timedelta(days=15)
+    start = window_start(season)
     keep = (day >= start) & (day <= pd.Timestamp(as_of)) & (s["clear_fraction"] >= min_clear)
     ndvi_col = (
         "ndvi_p50" if "ndvi_p50" in s.columns and s["ndvi_p50"].notna().any() else "ndvi_mean"
@@ -612,6 +621,10 @@ def detect_imagery_obs(
     # has ~200,000 rows: parcel codes, no isin or groupby over their strings)
     rain_day = np.zeros(0, np.int64)
     rain_lo = rain_hi = np.zeros(len(starts), np.int64)
+    if heavy_rain is not None and not heavy_rain.empty:
+        # a storm before the window is another season's: it would otherwise count for the
+        # first view of the season, which has no clear view before it (_storm_before)
+        heavy_rain = heavy_rain[pd.to_datetime(heavy_rain["date"]) >= window_start(season)]
     if heavy_rain is not None and not heavy_rain.empty and parcel_station is not None:
         rain_day, rain_lo, rain_hi = _station_storms(heavy_rain, parcel_station, seg_pid, judge)
     elif heavy_rain is not None and not heavy_rain.empty:
@@ -951,7 +964,7 @@ def _next_index(ok: np.ndarray) -> np.ndarray:
 
 
 def _storm_before(day: np.ndarray, rain_days: np.ndarray | None, dry: np.ndarray) -> np.ndarray:
-    """Views with a storm since the previous clear view (any before the first).
+    """Views with a storm since the previous clear view (any in the window before the first).
 
     A storm is a day in ``rain_days`` (>= ``HEAVY_RAIN_MM`` at the parcel's station or one
     within ``RAIN_RADIUS_KM``); it does not count when a clear view within

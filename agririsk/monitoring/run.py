@@ -34,6 +34,7 @@ from agririsk.monitoring.detectors import (
     detect_imagery_obs,
     peer_groups,
     station_heavy_rain,
+    window_start,
 )
 from agririsk.monitoring.lifecycle import (
     AlertChange,
@@ -191,7 +192,7 @@ def monitor_region(
             until = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
             reg, all_items = cache.region_inputs(region, workspace, until, report)
             parcels, farmers = reg.parcels, reg.farmers
-            first = pd.Timestamp(season.start) - pd.Timedelta(days=15)
+            first = window_start(season)  # the season's items: its window's
             items = [it for it in all_items if pd.Timestamp(_day(it)) >= first]
             seen = {r[0] for r in con.execute("SELECT item_id FROM items_seen")}
             new_items = [it for it in items if it.id not in seen]

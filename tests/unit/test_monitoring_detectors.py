@@ -722,3 +722,27 @@ def test_detect_imagery__dry_down_then_stubble_weeks_later_is_early_harvest():
     assert kinds(_both_paths(f, crops, sep10)) == {("E", "crop_failure")}
     ok = series({**peers(), "E": normal() + 0.005}, cloudy=cloudy)
     assert _both_paths(ok, crops, sep10) == []
+
+
+def test_detect_imagery__a_storm_of_an_earlier_season_does_not_name_the_first_view_a_flood():
+    """A young paddy under water whose first clear view of the season is Jul 10: a storm
+    that day's week drowned it; a storm of last July, before the season's window, did not
+    (no view before the first one tells it apart: only the window does)."""
+    rice = {f"R{i}": normal("rice") + 0.01 * i for i in range(6)}
+    paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}
+    young = np.minimum(normal("rice"), 0.28)
+    under = (DATES > "2026-07-05") & (DATES < "2026-07-25")
+    young[under] = 0.16
+    water = np.where(under, 0.05, np.where(DATES < "2026-07-01", -0.03, -0.3))
+    s = series(
+        {**rice, "Y": young}, ndwi={**paddy, "Y": water}, cloudy=set(DATES[DATES < "2026-07-10"])
+    )
+    crops = pd.Series("rice", index=[*rice, "Y"])
+
+    def storm(day):
+        return pd.DataFrame({"parcel_id": ["Y"], "date": [pd.Timestamp(day)], "precip_mm": [55.0]})
+
+    as_of = dt.date(2026, 7, 20)
+    assert kinds(_both_paths(s, crops, as_of, heavy_rain=storm("2026-07-05"))) == {("Y", "flood")}
+    last_year = _both_paths(s, crops, as_of, heavy_rain=storm("2025-07-05"))
+    assert kinds(last_year) == kinds(_both_paths(s, crops, as_of)) == {("Y", "no_emergence")}
