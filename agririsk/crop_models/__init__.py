@@ -15,6 +15,11 @@ import importlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+# imported here, not on first use: the function shares its submodule's name, and importing
+# the submodule anywhere would otherwise leave the package attribute the module (cheap:
+# numpy, pandas, xarray)
+from agririsk.crop_models.phenology import phenology
+
 if TYPE_CHECKING:  # static names for type checkers and IDEs
     import pandas as pd
 
@@ -30,7 +35,6 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
         overstatement,
     )
     from agririsk.crop_models.health import condition_at, health_indicators  # noqa: F401
-    from agririsk.crop_models.phenology import phenology  # noqa: F401
     from agririsk.crop_models.smoothing import (  # noqa: F401
         DEFAULT_LAMBDA,
         smooth_series,
@@ -53,13 +57,12 @@ _EXPORTS = {
     "overstatement": "agririsk.crop_models.declared",
     "condition_at": "agririsk.crop_models.health",
     "health_indicators": "agririsk.crop_models.health",
-    "phenology": "agririsk.crop_models.phenology",
     "DEFAULT_LAMBDA": "agririsk.crop_models.smoothing",
     "smooth_series": "agririsk.crop_models.smoothing",
     "whittaker": "agririsk.crop_models.smoothing",
 }
 
-__all__ = sorted([*_EXPORTS, "season_table"])
+__all__ = sorted([*_EXPORTS, "phenology", "season_table"])
 
 
 def __getattr__(name: str) -> Any:
@@ -106,7 +109,6 @@ def season_table(
     no dates nor indicators.
     """
     from agririsk.crop_models.health import health_indicators
-    from agririsk.crop_models.phenology import phenology
     from agririsk.crop_models.smoothing import DEFAULT_LAMBDA, smooth_series
 
     seasons = list(seasons)

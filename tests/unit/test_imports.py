@@ -37,3 +37,19 @@ def test_lazy_package_names_resolve():
             assert getattr(package, name) is not None, name
     assert callable(sample.make_sample_region)
     assert cm.DEFAULT_LAMBDA > 0
+
+
+def test_a_function_named_like_its_submodule_stays_the_function():
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import agririsk.crop_models.phenology\n"
+            "from agririsk.crop_models import phenology\n"
+            "print(callable(phenology))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "True"
