@@ -38,6 +38,7 @@ __all__ = [
     "greenup_aligned",
     "past_season_features",
     "rotation_group",
+    "canopy_size",
     "cross_fit_proba",
     "cross_fit_evidence",
     "top_crop",
@@ -48,6 +49,7 @@ __all__ = [
     "PAST_SEASONS",
     "PAST_BELOW",
     "ROTATION",
+    "CANOPY_COLUMNS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,10 @@ PAST_SEASONS = 3
 #: (a field that changed crop is what the mismatch check is for). The level of
 #: ``declared.MISMATCH_PROBABILITY``, chosen a priori.
 PAST_BELOW = 0.8
+#: the canopy's size in one number, log(peak NDVI × season integral): lowered by a poor field
+#: (soil, water, management) as by a crop of a smaller canopy; its change from the parcel's
+#: own past seasons tells the two apart (:func:`canopy_size`, docs/crop-identification.md §4)
+CANOPY_COLUMNS = ("peak_ndvi", "season_integral")
 #: suffix of the past seasons' columns: ``<feature>_past<k>``, k = 1 for the latest season
 _PAST_COLUMN = re.compile(r"_past(\d+)$")
 #: the green-up-aligned composites (``ndvi_g<k>``, ``ndvi_g<k>_shape``): read by the forest
@@ -238,6 +244,44 @@ def rotation_group(crops: npt.ArrayLike) -> npt.NDArray[np.str_]:
     """The rotation group of each crop: :data:`ROTATION_GROUP` for maize and soybean, else the crop."""
     arr = np.asarray(crops).astype(str)
     return np.where(np.isin(arr, ROTATION), ROTATION_GROUP, arr)
+
+
+def canopy_size(X: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The current season's canopy size and its change from the parcel's own past seasons.
+
+    Parameters
+    ----------
+    X : features with the :data:`CANOPY_COLUMNS` and, for the change, their past seasons'
+        columns ``<column>_past<k>`` (:func:`past_season_features`).
+
+    Returns
+    -------
+    level : log(peak NDVI × season integral) per row (NaN where a value is missing or not
+        positive).
+    change : ``level`` minus the mean of the same quantity over the row's past seasons
+        with values: how much larger or smaller the canopy is this season than on the same
+        field before (NaN without a past season). A field's yield potential (soil, water,
+        management) persists from year to year, so on a field that keeps its crop the
+        change is the season's alone, while a change of crop moves it by the difference
+        of the two crops' canopies.
+    """
+    X = _frame(X)
+
+    def log_size(cols: list[str]) -> npt.NDArray[np.float64]:
+        if not all(c in X.columns for c in cols):
+            return np.full(len(X), np.nan)
+        size = np.prod([X[c].to_numpy(dtype=float) for c in cols], axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(size > 0, np.log(np.where(size > 0, size, 1.0)), np.nan)
+
+    level = log_size(list(CANOPY_COLUMNS))
+    past = np.column_stack(
+        [log_size([f"{c}_past{k}" for c in CANOPY_COLUMNS]) for k in range(1, PAST_SEASONS + 1)]
+    )
+    seen = np.isfinite(past).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean_past = np.where(seen > 0, np.nansum(past, axis=1) / np.maximum(seen, 1), np.nan)
+    return level, level - mean_past
 
 
 def _ndvi_composites(
@@ -471,6 +515,10 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         rows with that label, before any is dropped: confident learning's per-class
         threshold (Northcutt et al. 2021), how well this season's images recognise the
         class. NaN without a cleaning round. :func:`cross_fit_evidence`.
+    canopy_level_, canopy_change_ : per class of :attr:`classes_`, the median over the
+        training rows with that label (before any is dropped) of the canopy size and of
+        its change from the field's past seasons (:func:`canopy_size`); NaN where no row
+        has a value. :meth:`class_canopy`, :meth:`canopy_shift`.
     n_dropped_ : training rows dropped by the cleaning round.
 
     References
@@ -591,6 +639,9 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = self._forest().fit(Xa[keep], y[keep])
         self.classes_ = self.model_.classes_
         self.self_confidence_ = self_confidence.reindex(self.classes_).to_numpy(dtype=float)
+        level, change = canopy_size(Xp)
+        self.canopy_level_ = _class_medians(level, y, self.classes_)
+        self.canopy_change_ = _class_medians(change, y, self.classes_)
         self._fit_groups(Xp, y, keep, past)
         return self
 
@@ -666,6 +717,30 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         n = len(_frame(X))
         return np.tile(np.asarray(self.self_confidence_, dtype=float), (n, 1))
 
+    def class_canopy(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """:attr:`canopy_level_` repeated for every row of ``X`` (one column per class).
+
+        Like :meth:`class_confidence`, a per-model quantity in the shape of a probability
+        table, so that :func:`cross_fit_evidence` gives every row its fold model's value.
+        """
+        check_is_fitted(self, "model_")
+        n = len(_frame(X))
+        return np.tile(np.asarray(self.canopy_level_, dtype=float), (n, 1))
+
+    def canopy_shift(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Each row's canopy change from its past seasons minus each class's usual change.
+
+        Column k is the row's ``change`` (:func:`canopy_size`) minus
+        :attr:`canopy_change_` of class k: near 0 where the field's canopy moved from its
+        past seasons as the training fields declared k moved this season (the season's
+        own weather). NaN without past seasons.
+        """
+        check_is_fitted(self, "model_")
+        _, change = canopy_size(self._align(X))
+        return np.asarray(
+            change[:, None] - np.asarray(self.canopy_change_, dtype=float)[None, :], dtype=float
+        )
+
     def predict(self, X: pd.DataFrame | npt.ArrayLike) -> npt.NDArray[np.object_]:
         """Most probable crop per row of ``X``."""
         check_is_fitted(self, "model_")
@@ -682,6 +757,9 @@ class CropTypeClassifier(ClassifierMixin, BaseEstimator):
         return X.reindex(columns=self.features_used_)
 
 
+#: methods of :class:`CropTypeClassifier` that give a per-model value per class, not a
+#: probability (:func:`cross_fit_evidence`)
+_PER_MODEL = ("class_confidence", "canopy_shift", "class_canopy")
 #: added to a past group probability before the product (see ``predict_proba``)
 _GROUP_FLOOR = 1e-3
 
@@ -689,6 +767,14 @@ _GROUP_FLOOR = 1e-3
 def _class_means(own: npt.NDArray[np.float64], y: npt.NDArray[np.str_]) -> pd.Series:
     """Mean of ``own`` (out-of-sample probability of the row's own label) per label value."""
     return pd.Series(own).groupby(y).mean()
+
+
+def _class_medians(
+    values: npt.NDArray[np.float64], y: npt.NDArray[np.str_], classes: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Median of ``values`` (NaN skipped) per label value, in the order of ``classes``."""
+    med = pd.Series(values).groupby(y).median()
+    return med.reindex(np.asarray(classes).astype(str)).to_numpy(dtype=float)
 
 
 def _past_blocks(columns: Iterable[object]) -> dict[int, list[str]]:
@@ -758,9 +844,9 @@ def cross_fit_evidence(
     groups: npt.ArrayLike | None = None,
     n_splits: int = 5,
     random_state: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Out-of-fold probabilities with and without the past seasons, and each fold model's
-    per-class self-confidence, all from the same fold models.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Out-of-fold probabilities with and without the past seasons, each fold model's
+    per-class self-confidence and canopy tables, all from the same fold models.
 
     Parameters
     ----------
@@ -775,15 +861,25 @@ def cross_fit_evidence(
         graded the row (``class_confidence``): computed from the training rows of that
         fold only, so a row's own declaration never enters it. NaN for an estimator
         without ``class_confidence``.
+    canopy_shift, canopy_level : the grading fold model's ``canopy_shift`` and
+        ``class_canopy`` (:class:`CropTypeClassifier`; per-class medians over that fold's
+        training rows), NaN for an estimator without them.
     """
-    methods = [m for m in ("season_proba", "class_confidence") if hasattr(estimator, m)]
+    optional = ("season_proba", "class_confidence", "canopy_shift", "class_canopy")
+    methods = [m for m in optional if hasattr(estimator, m)]
     proba, *more = _cross_fit(
         estimator, X, y, groups, n_splits, random_state, ("predict_proba", *methods)
     )
     tables = dict(zip(methods, more, strict=True))
     season = tables.get("season_proba", proba.copy())
     nan = pd.DataFrame(np.nan, index=proba.index, columns=proba.columns)
-    return proba, season, tables.get("class_confidence", nan)
+    return (
+        proba,
+        season,
+        tables.get("class_confidence", nan),
+        tables.get("canopy_shift", nan),
+        tables.get("class_canopy", nan),
+    )
 
 
 def _cross_fit(
@@ -807,11 +903,13 @@ def _cross_fit(
     # shuffle the groups' order so that folds are not runs of neighbouring ids
     perm = np.random.default_rng(random_state).permutation(len(uniq))
     g_shuffled = perm[np.searchsorted(uniq, g)]
-    outs = [np.zeros((len(y), len(classes))) for _ in methods]
+    # a probability of a class the fold model lacks is 0; a per-model value of it is unknown
+    outs = [np.full((len(y), len(classes)), np.nan if m in _PER_MODEL else 0.0) for m in methods]
     for train, test in GroupKFold(n_splits=k).split(Xf, y, g_shuffled):
         if len(np.unique(y[train])) < 2:
-            for out in outs:
-                out[np.ix_(test, np.flatnonzero(classes == y[train][0]))] = 1.0
+            for out, method in zip(outs, methods, strict=True):
+                if method not in _PER_MODEL:
+                    out[np.ix_(test, np.flatnonzero(classes == y[train][0]))] = 1.0
             continue
         model = clone(estimator).fit(Xf.iloc[train], y[train])
         cols = np.searchsorted(classes, np.asarray(model.classes_).astype(str))

@@ -24,6 +24,7 @@ from agririsk.crop_models.croptype import (
     croptype_features,
     cross_fit_evidence,
     past_season_features,
+    rotation_group,
     top_crop,
 )
 from agririsk.region import Season
@@ -36,6 +37,7 @@ __all__ = [
     "OVERSTATEMENT_FLAG",
     "MIN_TRAINING_PARCELS",
     "RECOGNISED_CONFIDENCE",
+    "history_explains",
 ]
 
 logger = logging.getLogger(__name__)
@@ -163,10 +165,13 @@ def crop_checks(
     ≥ :data:`RECOGNISED_CONFIDENCE`), the probability of *any* crop other than it
     (1 − forest B's probability of the declared crop): a wheat field read as maize 0.5,
     soybean 0.45, wheat 0.05 is not wheat at 0.95 even though which crop it is stays open.
-    History and the aligned composites may settle which crop a field most likely grows,
-    but a flag is an accusation: this season's images, read as before the composites,
-    must contradict the declaration by themselves (docs/crop-identification.md §4,
-    §8.10, §8.11).
+    A crop the field's own past canopy explains (:func:`history_explains`: a crop of
+    another rotation group, on a field whose canopy kept its size from its past seasons
+    rather than changing as a switch to that crop would) is left out of that highest
+    probability. History and the aligned composites may settle which crop a field most
+    likely grows, and history may explain a reading away, but a flag is an accusation:
+    this season's images, read as before the composites, must contradict the declaration
+    by themselves (docs/crop-identification.md §4, §8.10, §8.11, §8.12).
     ``fields_crop_checked`` = the farm's parcels classified in the current season,
     ``fields_crop_mismatch`` = those of them with ``crop_mismatch``, and
     ``crop_mismatch_share`` = their ratio (NaN when none was classified: not zero, since
@@ -294,7 +299,7 @@ def _classify(
         )
         return _finish(out, p, current, threshold)
     groups = p.loc[train.get_level_values("parcel_id"), "farmer_id"].to_numpy()
-    oof, oof_season, oof_conf = cross_fit_evidence(
+    oof, oof_season, *oof_model = cross_fit_evidence(
         estimator, feats.loc[train], y[train].to_numpy(), groups=groups, n_splits=n_splits
     )
     # only seasons with labels of their own: a model moved to another year misreads its calendar
@@ -303,7 +308,8 @@ def _classify(
         set(train.get_level_values("season_start"))
     )
     rest = grid[usable.to_numpy() & ~grid.isin(train) & labelled]
-    proba, season, conf = oof, oof_season, oof_conf
+    proba, season = oof, oof_season
+    conf, shift, canopy = oof_model
     if len(rest):
         # a model of all the labels only for the rows without one (none when the labels are
         # the declarations: every classified row is then graded out of fold)
@@ -319,11 +325,22 @@ def _classify(
             )
             for a, f in ((oof, model.predict_proba), (oof_season, by_season))
         )
-        by_conf = getattr(
-            model, "class_confidence", lambda x: np.full((len(x), len(classes)), np.nan)
-        )
-        conf = pd.concat(
-            [oof_conf, pd.DataFrame(by_conf(feats.loc[rest]), index=rest, columns=classes)]
+        conf, shift, canopy = (
+            pd.concat(
+                [
+                    a,
+                    pd.DataFrame(
+                        getattr(model, m, lambda x: np.full((len(x), len(classes)), np.nan))(
+                            feats.loc[rest]
+                        ),
+                        index=rest,
+                        columns=classes,
+                    ),
+                ]
+            )
+            for a, m in zip(
+                oof_model, ("class_confidence", "canopy_shift", "class_canopy"), strict=True
+            )
         )
     crop, prob = top_crop(proba)
     out.loc[proba.index, "predicted_crop"] = crop
@@ -331,12 +348,19 @@ def _classify(
     season = season.reindex(index=proba.index, columns=proba.columns, fill_value=0.0)
     declared = p["declared_crop"].reindex(proba.index.get_level_values("parcel_id")).to_numpy()
     # the flag's evidence: this season's images alone, the most probable crop other than
-    # the declared one; for a declared crop the images recognise, any crop other than it
-    # (docs/crop-identification.md §4)
-    other = season.to_numpy() * (season.columns.to_numpy()[None, :] != declared[:, None])
-    evidence = other.max(axis=1)
+    # the declared one that the field's own past canopy does not explain; for a declared
+    # crop the images recognise, any crop other than it (docs/crop-identification.md §4)
     scol = season.columns.get_indexer(declared)
     conf = conf.reindex(index=proba.index, columns=season.columns)
+    explained = history_explains(
+        scol,
+        conf.to_numpy(),
+        shift.reindex(index=proba.index, columns=season.columns).to_numpy(),
+        canopy.reindex(index=proba.index, columns=season.columns).to_numpy(),
+        season.columns.to_numpy(),
+    )
+    other = season.to_numpy() * (season.columns.to_numpy()[None, :] != declared[:, None])
+    evidence = np.where(explained, 0.0, other).max(axis=1)
     rows = np.arange(len(season))
     own_conf = np.where(scol >= 0, conf.to_numpy()[rows, np.maximum(scol, 0)], np.nan)
     recognised = (scol >= 0) & (np.nan_to_num(own_conf, nan=0.0) >= RECOGNISED_CONFIDENCE)
@@ -346,6 +370,57 @@ def _classify(
     dp = np.where(col >= 0, proba.to_numpy()[np.arange(len(proba)), np.maximum(col, 0)], 0.0)
     out.loc[proba.index, "declared_probability"] = dp
     return _finish(out, p, current, threshold)
+
+
+def history_explains(
+    declared: np.ndarray,
+    confidence: np.ndarray,
+    shift: np.ndarray,
+    canopy: np.ndarray,
+    classes: np.ndarray,
+) -> np.ndarray:
+    """Where the field's own past canopy explains a reading of another crop.
+
+    A crop of another rotation group than the declared one, neither of which the season's
+    images recognise (self-confidence < :data:`RECOGNISED_CONFIDENCE`), is *explained* for
+    a row when the change of the field's canopy from its past seasons (``shift``, relative
+    to the usual change of the declared crop's training fields) is nearer to 0 than to the
+    change a switch to that crop would bring (the difference of the two crops' usual
+    canopy sizes, ``canopy``): a small soybean canopy on a field whose canopies were always small is the
+    field's yield potential, not "other" (docs/crop-identification.md §4, §8.12).
+
+    Parameters
+    ----------
+    declared : per row, the column of the declared crop in ``classes`` (-1: not a class).
+    confidence : per row and class, the grading model's self-confidence (NaN: unknown).
+    shift, canopy : per row and class, ``CropTypeClassifier.canopy_shift`` and
+        ``class_canopy`` of the grading model (NaN: unknown; nothing is explained).
+    classes : the crops of the columns.
+
+    Returns
+    -------
+    Boolean array (rows × classes), True where the crop's reading is explained.
+    """
+    n = len(declared)
+    if n == 0:
+        return np.zeros((0, len(classes)), dtype=bool)
+    rows = np.arange(n)
+    j = np.maximum(declared, 0)
+    known = np.nan_to_num(confidence, nan=0.0) < RECOGNISED_CONFIDENCE
+    groups = rotation_group(classes)
+    other_group = groups[None, :] != groups[j][:, None]
+    stay = shift[rows, j][:, None]  # the change if the field kept the declared crop: ~0
+    switch = stay - (canopy - canopy[rows, j][:, None])  # ~0 if it switched to the crop
+    with np.errstate(invalid="ignore"):
+        closer = np.abs(stay) < np.abs(switch)
+    return (
+        (declared >= 0)[:, None]
+        & other_group
+        & known
+        & known[rows, j][:, None]
+        & np.isfinite(switch)
+        & closer
+    )
 
 
 def _with_past_seasons(

@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 from agririsk.crop_models.croptype import (
     ROTATION_GROUP,
     CropTypeClassifier,
+    canopy_size,
     croptype_features,
     cross_fit_evidence,
     cross_fit_proba,
@@ -23,7 +24,12 @@ from agririsk.crop_models.croptype import (
     past_season_features,
     rotation_group,
 )
-from agririsk.crop_models.declared import crop_checks, crop_predictions, overstatement
+from agririsk.crop_models.declared import (
+    crop_checks,
+    crop_predictions,
+    history_explains,
+    overstatement,
+)
 from agririsk.region import Season
 
 SEASON = Season(dt.date(2026, 4, 15), dt.date(2026, 10, 15))
@@ -599,7 +605,7 @@ def test_cross_fit_evidence__same_folds_with_and_without_history(
     X = X.assign(peak_day_past1=np.where(np.array(CROPS) == "early", 10.0, 50.0))
     est = CropTypeClassifier(n_estimators=20, clean=False, past_below=1.01)
     groups = np.repeat(np.arange(20), 2)
-    proba, season, _ = cross_fit_evidence(est, X, CROPS, groups=groups, n_splits=4)
+    proba, season, *_ = cross_fit_evidence(est, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(proba, cross_fit_proba(est, X, CROPS, groups=groups, n_splits=4))
     # season_proba: forest B, the current season's features without the aligned composites
     aligned = [c for c in X.columns if c.startswith("ndvi_g")]
@@ -607,7 +613,7 @@ def test_cross_fit_evidence__same_folds_with_and_without_history(
     alone = cross_fit_proba(est, evidence, CROPS, groups=groups, n_splits=4)
     assert np.allclose(season, alone)
     forest = RandomForestClassifier(n_estimators=10, random_state=0)
-    plain, same, _ = cross_fit_evidence(forest, X, CROPS, groups=groups, n_splits=4)
+    plain, same, *_ = cross_fit_evidence(forest, X, CROPS, groups=groups, n_splits=4)
     assert np.allclose(plain, cross_fit_proba(forest, X, CROPS, groups=groups, n_splits=4))
     assert np.allclose(plain, same)
 
@@ -640,10 +646,16 @@ def test_classifier__self_confidence_is_the_mean_out_of_bag_vote_for_the_own_lab
 
 
 def test_cross_fit_evidence__a_row_never_grades_itself(toy_features: pd.DataFrame) -> None:
-    """Changing one parcel's declaration changes none of its own three out-of-fold rows
-    (probability, season probability, self-confidence of the fold model): the fold model
-    that grades it, and the cleaning round inside it, never saw that declaration."""
+    """Changing one parcel's declaration changes none of its own five out-of-fold rows
+    (probability, season probability, self-confidence and canopy tables of the fold model):
+    the fold model that grades it, and the cleaning round inside it, never saw that
+    declaration."""
     X = toy_features.drop(columns="n_clear_views")
+    rng = np.random.default_rng(3)
+    X = X.assign(  # one past season, so that the canopy tables have values
+        peak_ndvi_past1=X["peak_ndvi"] * rng.uniform(0.9, 1.1, len(X)),
+        season_integral_past1=X["season_integral"] * rng.uniform(0.9, 1.1, len(X)),
+    )
     groups = np.repeat(np.arange(20), 2)
     est = CropTypeClassifier(n_estimators=30)
     y = list(CROPS)
@@ -651,9 +663,11 @@ def test_cross_fit_evidence__a_row_never_grades_itself(toy_features: pd.DataFram
     flipped[0] = "late"  # P00 grows the early crop
     one = cross_fit_evidence(est, X, y, groups=groups, n_splits=4)
     two = cross_fit_evidence(est, X, flipped, groups=groups, n_splits=4)
+    assert len(one) == 5 and np.isfinite(one[3].to_numpy()).all()
     for a, b in zip(one, two, strict=True):
         assert np.allclose(a.loc["P00"], b.loc["P00"])
     assert not np.allclose(one[2].to_numpy(), two[2].to_numpy())  # other folds saw it
+    assert not np.allclose(one[4].to_numpy(), two[4].to_numpy())
     assert np.allclose(one[0], cross_fit_proba(est, X, y, groups=groups, n_splits=4))
     forest = RandomForestClassifier(n_estimators=10, random_state=0)
     *_, none = cross_fit_evidence(forest, X, y, groups=groups, n_splits=4)
@@ -661,7 +675,9 @@ def test_cross_fit_evidence__a_row_never_grades_itself(toy_features: pd.DataFram
 
 
 class _ScriptedConfident(_Scripted):
-    """:class:`_Scripted` with a set self-confidence per crop (``class_confidence``)."""
+    """:class:`_Scripted` with a set self-confidence (``class_confidence``) and canopy size
+    (``class_canopy``) per crop and canopy change per parcel (``canopy_shift``; 0 if unset,
+    all NaN without ``levels``)."""
 
     def __init__(
         self,
@@ -669,13 +685,30 @@ class _ScriptedConfident(_Scripted):
         b: dict[str, dict[str, float]] | None = None,
         declared: dict[str, str] | None = None,
         confidence: dict[str, float] | None = None,
+        levels: dict[str, float] | None = None,
+        shifts: dict[str, float] | None = None,
     ) -> None:
         super().__init__(a, b, declared)
         self.confidence = confidence
+        self.levels = levels
+        self.shifts = shifts
+
+    def _per_class(self, values: dict[str, float] | None, n: int) -> np.ndarray:
+        row = [(values or {}).get(c, np.nan) for c in self.classes_]
+        return np.tile(np.asarray(row, dtype=float), (n, 1))
 
     def class_confidence(self, X: pd.DataFrame) -> np.ndarray:
-        row = [(self.confidence or {}).get(c, np.nan) for c in self.classes_]
-        return np.tile(np.asarray(row, dtype=float), (len(X), 1))
+        return self._per_class(self.confidence, len(X))
+
+    def class_canopy(self, X: pd.DataFrame) -> np.ndarray:
+        return self._per_class(self.levels, len(X))
+
+    def canopy_shift(self, X: pd.DataFrame) -> np.ndarray:
+        pids = X.index.get_level_values("parcel_id")
+        change = np.array([(self.shifts or {}).get(p, 0.0) for p in pids], dtype=float)
+        if self.levels is None:
+            change[:] = np.nan
+        return np.tile(change[:, None], (1, len(self.classes_)))
 
 
 def test_crop_checks__a_recognised_declared_crop_read_as_any_other_is_flagged() -> None:
@@ -767,3 +800,121 @@ def test_benchmark_coverage_rules__from_the_crop_calendar_and_clear_views_only()
     # before the widened window (start - 20 d), after as_of, and the cloudy view are left out
     assert list(views.index) == ["P1"]
     assert views["P1"] == [pd.Timestamp("2026-09-10")]
+
+
+def test_canopy_size__the_season_and_its_change_from_the_past_seasons() -> None:
+    """level = log(peak NDVI x season integral); change = level minus the mean over the past
+    seasons with values of the same quantity; NaN without a past season or a value."""
+    X = pd.DataFrame(
+        {
+            "peak_ndvi": [0.8, 0.7, 0.6, np.nan],
+            "season_integral": [50.0, 40.0, 30.0, 40.0],
+            "peak_ndvi_past1": [0.8, 0.5, np.nan, 0.7],
+            "season_integral_past1": [50.0, 30.0, np.nan, 40.0],
+            "peak_ndvi_past2": [0.4, np.nan, np.nan, 0.7],
+            "season_integral_past2": [25.0, np.nan, np.nan, 40.0],
+        }
+    )
+    level, change = canopy_size(X)
+    assert np.allclose(level[:3], np.log([40.0, 28.0, 18.0]))
+    assert np.isnan(level[3])
+    assert change[0] == pytest.approx(np.log(40.0) - (np.log(40.0) + np.log(10.0)) / 2)
+    assert change[1] == pytest.approx(np.log(28.0 / 15.0))
+    assert np.isnan(change[2]) and np.isnan(change[3])
+    assert np.isnan(canopy_size(X[["peak_ndvi", "season_integral"]])[1]).all()
+
+
+def test_classifier__canopy_medians_per_declared_class_and_the_shift(
+    toy_features: pd.DataFrame,
+) -> None:
+    """canopy_level_ / canopy_change_ are the medians over the training rows of each label
+    (before cleaning); canopy_shift is the row's change minus each class's median change and
+    class_canopy repeats the levels, one column per class."""
+    X = toy_features.drop(columns="n_clear_views")
+    rng = np.random.default_rng(5)
+    X = X.assign(
+        peak_ndvi_past1=X["peak_ndvi"] * rng.uniform(0.8, 1.2, len(X)),
+        season_integral_past1=X["season_integral"] * rng.uniform(0.8, 1.2, len(X)),
+    )
+    y = np.array(CROPS, dtype=object)
+    y[0] = "late"  # a wrong label counts: the medians are of the declarations
+    clf = CropTypeClassifier(n_estimators=20).fit(X, y)
+    level, change = canopy_size(X)
+    for i, c in enumerate(clf.classes_):
+        assert clf.canopy_level_[i] == pytest.approx(np.median(level[y == c]))
+        assert clf.canopy_change_[i] == pytest.approx(np.median(change[y == c]))
+    assert np.allclose(clf.canopy_shift(X), change[:, None] - clf.canopy_change_[None, :])
+    assert np.allclose(clf.class_canopy(X.iloc[:2]), np.tile(clf.canopy_level_, (2, 1)))
+    plain = CropTypeClassifier(n_estimators=20).fit(toy_features.drop(columns="n_clear_views"), y)
+    assert np.isnan(plain.canopy_change_).all()
+    assert np.isnan(plain.canopy_shift(X)).all()
+
+
+def test_history_explains__a_small_canopy_on_a_field_that_was_always_small() -> None:
+    """Declared soybean (usual canopy 3.8), "other" 3.4: a field whose canopy moved from its
+    past as the soybean fields' did (shift 0.02) explains a reading of "other"; one that
+    shrank by 0.38 does not. Never for a crop of the same rotation group (maize), a
+    recognised crop (wheat, or a recognised declared crop), nor without past seasons."""
+    classes = np.array(["maize", "other", "soybean", "wheat"])
+    canopy = np.tile([3.9, 3.4, 3.8, 3.6], (5, 1))
+    shift = np.array(
+        [
+            [0.0, 0.0, 0.02, 0.0],
+            [0.0, 0.0, -0.38, 0.0],
+            [0.0, 0.0, np.nan, 0.0],
+            [0.0, 0.0, 0.02, 0.0],
+            [0.0, 0.02, 0.0, 0.0],
+        ]
+    )
+    conf = np.tile([0.7, 0.6, 0.7, 0.9], (5, 1))
+    conf[3, 2] = 0.85  # soybean recognised in this row's fold
+    declared = np.array([2, 2, 2, 2, 1])  # soybean x4, other
+    out = history_explains(declared, conf, shift, canopy, classes)
+    assert out.tolist()[0] == [False, True, False, False]
+    assert not out[1].any() and not out[2].any() and not out[3].any()
+    assert out.tolist()[4] == [True, False, True, False]  # an "other" field read as maize/soybean
+    assert history_explains(np.array([-1]), conf[:1], shift[:1], canopy[:1], classes).sum() == 0
+
+
+def test_crop_checks__a_reading_the_fields_past_canopy_explains_is_not_a_mismatch() -> None:
+    """Declared soybean, both forests read "other" at 0.9: on a field whose canopy kept its
+    size from its past seasons (shift 0) the reading is explained and not flagged (the
+    evidence is the next crop, maize 0.06); on one whose canopy shrank as a switch to
+    "other" would (-0.4) it is flagged. Maize read for soybean is never explained. The
+    monitoring alerts are the same flags."""
+    from agririsk.monitoring.detectors import crop_mismatch_conditions
+
+    crops = ["soybean", "maize", "other"] * 12
+    parcels = toy_parcels(crops)
+    a = {
+        "P00": {"other": 0.9, "soybean": 0.1},
+        "P03": {"other": 0.9, "soybean": 0.1},
+        "P06": {"maize": 0.9, "soybean": 0.1},
+    }
+    b = {
+        "P00": {"other": 0.9, "maize": 0.06, "soybean": 0.04},
+        "P03": {"other": 0.9, "maize": 0.06, "soybean": 0.04},
+        "P06": {"maize": 0.9, "soybean": 0.1},
+    }
+    declared = dict(zip(parcels["parcel_id"], crops, strict=True))
+    estimator = _ScriptedConfident(
+        a,
+        b,
+        declared,
+        {"soybean": 0.7, "maize": 0.75, "other": 0.6},
+        {"soybean": 3.8, "maize": 3.9, "other": 3.4},
+        {"P00": 0.0, "P03": -0.4, "P06": 0.0},
+    )
+    table, _ = crop_checks(
+        toy_series(["early"] * len(crops)), parcels, [SEASON], as_of=SEASON.end, estimator=estimator
+    )
+    cur = table.set_index("parcel_id")
+    assert set(cur.index[cur["crop_mismatch"].astype(bool)]) == {"P03", "P06"}
+    assert cur.loc["P00", "predicted_crop"] == "other"  # the predicted crop is unchanged
+    assert cur.loc["P00", "season_probability"] == pytest.approx(0.06)
+    assert cur.loc["P03", "season_probability"] == pytest.approx(0.9)
+    preds = crop_predictions(table, date=SEASON.end)
+    alerts = crop_mismatch_conditions(
+        preds, parcels.set_index("parcel_id")["declared_crop"], SEASON.end
+    )
+    assert {c.parcel_id for c in alerts} == {"P03", "P06"}
