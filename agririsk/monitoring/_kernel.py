@@ -174,6 +174,7 @@ def _decide(  # type: ignore[no-untyped-def]
     collapse = np.empty(n, np.bool_)
     grown = False
     emerged = False
+    emerged_at = np.empty(n, np.bool_)
     amp_max = 0.0
     kp = -1  # the previous valid view
     kc = -1  # the previous comparable view
@@ -193,6 +194,7 @@ def _decide(  # type: ignore[no-untyped-def]
             amp_max = amp
         plateau[k] = amp >= senescence * amp_max
         emerged = emerged or nd[k] >= emerged_ndvi
+        emerged_at[k] = emerged
         fk = f[k]
         has_prev = kp >= 0
         f_prev = f[kp] if has_prev else np.nan
@@ -250,9 +252,9 @@ def _decide(  # type: ignore[no-untyped-def]
             kp = k
         if comparable[k]:
             kc = k
-    # regrowing: the next valid view at the peers' plateau regrows by regrowth_amp; in the
-    # band (50-60 % of the peers, from flowering): their share rises by band_regrowth, no
-    # faster than hail regrows (detectors._parcel_conditions)
+    # regrowing: the next valid view at the peers' plateau regrows by regrowth_amp; below
+    # 60 % of the peers (from flowering, the field emerged): their share rises by
+    # band_regrowth, no faster than hail regrows (detectors._parcel_conditions)
     kn = -1
     for k in range(n - 1, -1, -1):
         amp = ref[k] - soil
@@ -260,7 +262,7 @@ def _decide(  # type: ignore[no-untyped-def]
             rise = f[kn] - f[k]
             if (prev_green[k] and f[k] < 0.5 and nd[kn] - nd[k] >= regrowth_amp * amp) or (
                 day[k] >= flowering
-                and f[k] >= 0.5
+                and emerged_at[k]
                 and f[k] < collapse_f
                 and rise >= band_regrowth
                 and rise <= hail_rate * (day[kn] - day[k]) + noise

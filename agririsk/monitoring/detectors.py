@@ -62,9 +62,12 @@ maturity never alerts; a parcel without a clear view is never an anomaly.
   below half of them on their first green view at most ``GAP_MAX_DAYS`` later.
   *Regrowing*: a field seen green below half of its peers at their plateau from
   flowering on whose own NDVI rises by ``REGROWTH_AMP`` of their amplitude by the next
-  view within 20 days (hail regrows; drought does not). A drop named ``crop_failure``
-  waits for a view where the canopy stopped falling (``DRYING_NDVI``): a dry-down goes
-  on to a harvest. Flood and
+  view within 20 days (hail regrows; drought does not); or a field that emerged, seen
+  green or not, below 60 % of them from the calendar flowering - 10 d on, whose share of
+  them rises by ``BAND_REGROWTH_F`` to ``HAIL_REGROWTH_RATE`` a day (+
+  ``REGROWTH_NOISE_F``) by that view (faster is a late sowing catching up). A drop named
+  ``crop_failure`` waits for a view where the canopy stopped falling (``DRYING_NDVI``):
+  a dry-down goes on to a harvest. Flood and
   crop failure stay open until the canopy recovers to
   ``f >= RECOVERED_F`` (0.85) on a view where the peers are still at their plateau
   (green amplitude >= ``PEER_SENESCENCE`` = 85 % of its season maximum: against
@@ -170,9 +173,10 @@ FLOOD_WATER_DAYS = 7
 #: drought, a poor stand or senescence do not gain on peers at their plateau
 REGROWTH_AMP = 0.1
 #: hail seen 12-20 days on, clouds before (docs/monitoring.md, "Hail seen 12-20 days on"):
-#: a field at 50-60 % of its peers at their plateau (from the calendar flowering - 10 d)
-#: that gains at least this share of them by the next view at their plateau (at most
-#: ABRUPT_MAX_GAP_DAYS later) is regrowing: hail's canopy regrows 1.6 points of the field's
+#: a field below 60 % of its peers at their plateau (from the calendar flowering - 10 d;
+#: emerged, EMERGED_NDVI, seen green or not: "Hail below half of its peers, regrowing at
+#: hail's rate") that gains at least this share of them by the next view at their plateau
+#: (at most ABRUPT_MAX_GAP_DAYS later) is regrowing: hail's canopy regrows 1.6 points of the field's
 #: own green amplitude a day up to 25 days on; a poor stand or drought does not gain on its
 #: peers at their plateau
 BAND_REGROWTH_F = 0.08
@@ -1196,16 +1200,17 @@ def _parcel_conditions(
         & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))
         & (nd[kn0] - nd >= REGROWTH_AMP * amp)
     )
-    # in the band (50-60 % of the peers, hail seen 12-20 days on, the field not seen green
-    # before): its share of the peers rises by BAND_REGROWTH_F, no faster than hail regrows
-    # (docs/monitoring.md, "Hail seen 12-20 days on")
+    # below 60 % of the peers (hail seen 12-20 days on, or below half of them on a field
+    # not seen green before), seen green or not, the field emerged: its share of the peers
+    # rises by BAND_REGROWTH_F, no faster than hail regrows (docs/monitoring.md, "Hail seen
+    # 12-20 days on" and "Hail below half of its peers, regrowing at hail's rate")
     rise = f[kn0] - f
     next_gap = (day[kn0] - day).astype(np.int64)
     regrowing |= (
         valid
         & plateau
         & (day >= flowering)
-        & (f >= 0.5)
+        & emerged
         & (f < COLLAPSE_F)
         & (kn >= 0)
         & (day[kn0] - day <= _days(ABRUPT_MAX_GAP_DAYS))

@@ -519,6 +519,27 @@ def _struck(kind: str, day: str) -> np.ndarray:
     return 0.15 + keep * (normal() - 0.15)
 
 
+def _hail_named(
+    s: pd.DataFrame, crops: pd.Series, quiet: dt.date, named: dt.date, silent: tuple, since: str
+) -> dict:
+    """Field H: no damage alert at ``quiet``, one ``crop_failure`` at ``named``; the
+    ``silent`` fields without a damage alert on every date from ``since`` (both paths).
+    Returns H's evidence with its onset."""
+    damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
+    assert not {c.kind for c in _both_paths(s, crops, quiet) if c.parcel_id == "H"} & damage
+    (c,) = [c for c in _both_paths(s, crops, named) if c.parcel_id == "H"]
+    assert c.kind == "crop_failure"
+    for day in DATES[DATES >= since]:
+        got = _both_paths(s, crops, day.date())
+        assert not {c.kind for c in got if c.parcel_id in silent} & damage
+    return {**c.evidence, "onset": c.onset}
+
+
+def _scaled(share: float | np.ndarray) -> np.ndarray:
+    """A maize field at ``share`` of the calendar's green amplitude on each date."""
+    return 0.15 + share * (normal() - 0.15)
+
+
 def _rain(pid: str, day: str) -> pd.DataFrame:
     return pd.DataFrame({"parcel_id": [pid], "date": [pd.Timestamp(day)], "precip_mm": [52.0]})
 
@@ -606,8 +627,12 @@ def test_detect_imagery__flood_seen_weeks_later_after_green_up_is_flood():
 def test_detect_imagery__behind_its_peers_weeks_later_without_storm_or_above_ceiling_is_silent():
     """The flooded field of the test above without a storm (a poor stand or drought can put
     a field below its peers over 60 days), and a field at 60 % of its own canopy from Jul 10
-    on with the storm (above a flood's ceiling: drought, or hail regrown): no crop failure,
-    no flood (both are ``vegetation_decline``)."""
+    on with the storm (above a flood's ceiling: drought, or hail regrown): no flood. The
+    first is not silent for all that: its share of the peers at their plateau rises from
+    Aug 9 to Aug 19 (a flood's canopy regrowing from 15 % to 45 %), which a poor stand or a
+    drought-hit field does not do, so from Aug 19 on it is ``crop_failure`` (no storm:
+    hail's name; docs/monitoring.md, "Hail below half of its peers, regrowing at hail's
+    rate"); on Aug 9, before that view, both are ``vegetation_decline`` at most."""
     cloudy = set(DATES[(DATES > "2026-06-10") & (DATES < "2026-08-09")])
     crops = pd.Series("maize", index=[*peers(), "F", "D"])
     low = normal().copy()
@@ -615,10 +640,11 @@ def test_detect_imagery__behind_its_peers_weeks_later_without_storm_or_above_cei
     low[after] = 0.15 + 0.6 * (low[after] - 0.15)
     s = series({**peers(), "F": _struck("flood", "2026-07-10"), "D": low}, cloudy=cloudy)
     damage = {"flood", "crop_failure"}
+    got = _both_paths(s, crops, dt.date(2026, 8, 10), heavy_rain=_rain("D", "2026-07-10"))
+    assert not {c.kind for c in got} & damage
     for day in (dt.date(2026, 8, 19), dt.date(2026, 9, 8)):
         got = _both_paths(s, crops, day, heavy_rain=_rain("D", "2026-07-10"))
-        assert kinds(got) == {("F", "vegetation_decline"), ("D", "vegetation_decline")}
-        assert not {c.kind for c in got} & damage
+        assert kinds(got) == {("F", "crop_failure"), ("D", "vegetation_decline")}
 
 
 def test_detect_imagery__hail_regrowing_before_flowering_is_crop_failure_a_late_field_is_not():
@@ -659,14 +685,8 @@ def test_detect_imagery__hail_seen_18_days_on_regrowing_in_the_band_is_crop_fail
         "L": np.interp(doy - 10, doy, normal()),
     }
     s = series(fields, cloudy=cloudy)
-    damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
-    assert not {c.kind for c in _both_paths(s, crops, dt.date(2026, 8, 5))} & damage
-    (c,) = [c for c in _both_paths(s, crops, dt.date(2026, 8, 10)) if c.parcel_id == "H"]
-    assert (c.kind, c.onset) == ("crop_failure", dt.date(2026, 7, 30))
-    assert 0.5 <= c.evidence["canopy_fraction"] < 0.6
-    for day in DATES[DATES >= "2026-07-30"]:
-        got = _both_paths(s, crops, day.date())
-        assert not {c.kind for c in got if c.parcel_id in ("P", "L")} & damage
+    ev = _hail_named(s, crops, dt.date(2026, 8, 5), dt.date(2026, 8, 10), ("P", "L"), "2026-07-30")
+    assert ev["onset"] == dt.date(2026, 7, 30) and 0.5 <= ev["canopy_fraction"] < 0.6
 
 
 def test_detect_imagery__band_field_gaining_faster_than_hail_regrows_is_silent():
@@ -677,16 +697,34 @@ def test_detect_imagery__band_field_gaining_faster_than_hail_regrows_is_silent()
     share_fast = np.where(DATES >= "2026-08-09", 0.85, 0.55)
     share_slow = np.where(DATES >= "2026-08-09", 0.59, 0.55)
     crops = pd.Series("maize", index=[*peers(), "F", "S"])
-    fields = {
-        **peers(),
-        "F": 0.15 + share_fast * (normal() - 0.15),
-        "S": 0.15 + share_slow * (normal() - 0.15),
-    }
-    s = series(fields, cloudy=cloudy)
+    s = series({**peers(), "F": _scaled(share_fast), "S": _scaled(share_slow)}, cloudy=cloudy)
     damage = {"flood", "crop_failure", "early_harvest", "no_emergence"}
     for day in DATES[DATES >= "2026-07-30"]:
         got = _both_paths(s, crops, day.date())
         assert not {c.kind for c in got if c.parcel_id in ("F", "S")} & damage
+
+
+def test_detect_imagery__hail_below_half_not_seen_green_regrowing_at_hail_s_rate_is_crop_failure():
+    """Clouds from May 12 to Jul 19 (the field last seen bare, not seen green nor on
+    track): hail on Jul 10; on Jul 20 the field is at ~44 % of its peers at their plateau,
+    below the band's 50 % and never seen green, so no rule fired (seed 42's four maize
+    fields); on Jul 30 its share has risen by ~0.15, hail's 1.6 points a day:
+    ``crop_failure`` dated Jul 20, through both paths (docs/monitoring.md, "Hail below half
+    of its peers, regrowing at hail's rate"). Silent on every date: a poor stand at 40 % of
+    its peers (no regrowth), a field catching up faster than hail regrows (0.40 -> 0.75 in
+    10 days: a late sowing), and, once it has emerged, a field of another crop greening up
+    under the peers' plateau from below NDVI 0.30 (8 % -> 19 % of the peers: no canopy for
+    hail to strike; its ``no_emergence`` while it is below 0.30 is the crop check's)."""
+    cloudy = set(DATES[(DATES > "2026-05-11") & (DATES < "2026-07-20")])
+    at = [DATES >= "2026-08-09", DATES >= "2026-07-30", DATES >= "2026-07-20"]
+    catch_up = np.select(at[1:], [0.75, 0.40], 0.0)
+    other = np.select(at, [0.75, 0.2, 0.08], 0.0)
+    crops = pd.Series("maize", index=[*peers(), "H", "P", "F", "W"])
+    fields = {"H": _struck("hail", "2026-07-10"), "P": _scaled(0.4), "F": _scaled(catch_up)}
+    s = series({**peers(), **fields, "W": _scaled(other)}, cloudy=cloudy)
+    ev = _hail_named(s, crops, dt.date(2026, 7, 25), dt.date(2026, 8, 1), ("P", "F"), "2026-07-20")
+    assert ev["onset"] == dt.date(2026, 7, 20) and 0.3 <= ev["canopy_fraction"] < 0.5
+    _hail_named(s, crops, dt.date(2026, 7, 25), dt.date(2026, 8, 1), ("W",), "2026-08-09")
 
 
 def test_detect_imagery__dry_down_then_stubble_weeks_later_is_early_harvest():
