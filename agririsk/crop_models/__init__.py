@@ -11,9 +11,10 @@ remain importable from :mod:`agririsk.crop_models.seasons`.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agririsk._lazy import lazy_exports
 
 # imported here, not on first use: the function shares its submodule's name, and importing
 # the submodule anywhere would otherwise leave the package attribute the module (cheap:
@@ -65,14 +66,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "phenology", "season_table"])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'agririsk.crop_models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def season_table(

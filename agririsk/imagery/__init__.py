@@ -11,8 +11,9 @@ the rest of the imagery stack.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agririsk._lazy import lazy_exports
 
 _EXPORTS = {
     "open_cube": "agririsk.imagery.cube",
@@ -48,11 +49,4 @@ if TYPE_CHECKING:  # static names for type checkers and IDEs
     from agririsk.imagery.zonal import ALGORITHM_VERSION, CLOUD_BUFFER_M  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'agririsk.imagery' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ The public names below; the modules :mod:`agririsk.weather.et0` (``penman_montei
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agririsk._lazy import lazy_exports
 
 if TYPE_CHECKING:  # static names for type checkers and IDEs
     from agririsk.weather.et0 import hargreaves, penman_monteith  # noqa: F401
@@ -37,11 +38,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'agririsk.weather' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -232,17 +232,23 @@ def test_detect_imagery__open_water_after_ripening_starts_is_flood_a_harvest_is_
     assert _both_paths(dry, crops, dt.date(2026, 9, 18)) == []
 
 
-def test_detect_imagery__young_paddy_under_water_after_a_storm_is_flood_not_no_emergence():
-    """A paddy not yet at NDVI 0.30 drowned by a storm (Jul 5): open water above its peers',
-    no growth while they green up. Without the storm it is a field never sown."""
+def _young_paddy(cloudy=()):  # type: ignore[no-untyped-def]
+    """Six rice peers and a paddy ``Y`` not yet at NDVI 0.30, under open water (no growth)
+    from Jul 5 to Jul 25 while the peers green up; and the crops."""
     rice = {f"R{i}": normal("rice") + 0.01 * i for i in range(6)}
     paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}
     young = np.minimum(normal("rice"), 0.28)
     under = (DATES > "2026-07-05") & (DATES < "2026-07-25")
     young[under] = 0.16
     water = np.where(under, 0.05, np.where(DATES < "2026-07-01", -0.03, -0.3))
-    s = series({**rice, "Y": young}, ndwi={**paddy, "Y": water})
-    crops = pd.Series("rice", index=[*rice, "Y"])
+    s = series({**rice, "Y": young}, ndwi={**paddy, "Y": water}, cloudy=cloudy)
+    return s, pd.Series("rice", index=[*rice, "Y"])
+
+
+def test_detect_imagery__young_paddy_under_water_after_a_storm_is_flood_not_no_emergence():
+    """A paddy not yet at NDVI 0.30 drowned by a storm (Jul 5): open water above its peers',
+    no growth while they green up. Without the storm it is a field never sown."""
+    s, crops = _young_paddy()
     storm = pd.DataFrame(
         {"parcel_id": ["Y"], "date": [pd.Timestamp("2026-07-05")], "precip_mm": [55.0]}
     )
@@ -766,16 +772,7 @@ def test_detect_imagery__a_storm_of_an_earlier_season_does_not_name_the_first_vi
     """A young paddy under water whose first clear view of the season is Jul 10: a storm
     that day's week drowned it; a storm of last July, before the season's window, did not
     (no view before the first one tells it apart: only the window does)."""
-    rice = {f"R{i}": normal("rice") + 0.01 * i for i in range(6)}
-    paddy = {k: np.where(DATES < "2026-07-01", -0.03, -0.5) for k in rice}
-    young = np.minimum(normal("rice"), 0.28)
-    under = (DATES > "2026-07-05") & (DATES < "2026-07-25")
-    young[under] = 0.16
-    water = np.where(under, 0.05, np.where(DATES < "2026-07-01", -0.03, -0.3))
-    s = series(
-        {**rice, "Y": young}, ndwi={**paddy, "Y": water}, cloudy=set(DATES[DATES < "2026-07-10"])
-    )
-    crops = pd.Series("rice", index=[*rice, "Y"])
+    s, crops = _young_paddy(cloudy=set(DATES[DATES < "2026-07-10"]))
 
     def storm(day):
         return pd.DataFrame({"parcel_id": ["Y"], "date": [pd.Timestamp(day)], "precip_mm": [55.0]})
