@@ -36,6 +36,10 @@ def test_notebook__executes_headless_without_error(
     # the notebooks make the same small sample region themselves; the test hands over the
     # session's copy (seed 3, 80 parcels, 256 px) to save that step
     monkeypatch.setenv("AGRIRISK_SAMPLE_REGION", str(sample_region_pristine))
+    # each notebook makes its work folder with tempfile.mkdtemp and leaves it for the analyst;
+    # the kernel inherits TMPDIR, so under test that folder lands in pytest's tmp_path and is
+    # removed with it (left in /tmp, 40 MB a notebook a run filled the CI machine's disk)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb,
