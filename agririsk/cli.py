@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agririsk._cliargs import (
     add_parallel_options,
@@ -20,6 +21,9 @@ from agririsk._cliargs import (
     parallel_from_args,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from agririsk.region import Region
 
 logger = logging.getLogger("agririsk")
 
@@ -89,6 +93,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scores", type=Path, metavar="FILE", help="scores.parquet or scores.csv from 'agririsk score'")
     p.add_argument("--db", type=Path, metavar="FILE", help="the monitoring store of 'agririsk monitor': adds alerts.csv, alerts.geojson and open alerts on the maps")
     p.add_argument("--as-of", type=date_arg, metavar="DATE", help="date of the scores (default: season.start)")
+    p.add_argument("--condition-date", type=date_arg, metavar="DATE",
+                   help="crop condition (risk_map.tif, the maps' background) from the latest clear image up to "
+                   "this date (default: the last monitoring run of --db, else --as-of)")
     p.add_argument("--include-personal-data", action="store_true", help="add name, national_id and phone to the score files")
     p.set_defaults(func=run_export)
 
@@ -239,9 +246,33 @@ def run_export(args: argparse.Namespace) -> int:
         personal = read_farmers(region.farmers_path, Report(), include_personal=True)
         personal = personal[[c for c in ("farmer_id", "name", "national_id", "phone") if c in personal]]
     written = export_region(region, args.out, scores=scores, as_of=args.as_of, workspace=args.workspace,
-                            personal=personal, db=args.db)
+                            personal=personal, db=args.db, condition_date=args.condition_date)
     print("wrote " + ", ".join(str(p) for p in written.values()))
     return EXIT_OK
+
+
+def grain_fill_date(region: Region) -> dt.date:
+    """Mid grain-fill of the region's season: the median over its parcels of the declared
+    crop's calendar day halfway between flowering and harvest (``crops.csv``: sowing +
+    (``days_to_peak`` + ``season_days``) / 2), within the season. The canopies stand then,
+    so damage of June to August shows against past seasons; after the harvest every field
+    is bare and the crop-condition map is blank.
+    """
+    from agririsk.crop_models import crop_params
+    from agririsk.inputs import Report, read_parcels
+
+    declared = read_parcels(region.parcels_path, Report())["declared_crop"].astype(str)
+    year = region.season.start.year
+    days = []
+    for crop, n in declared.value_counts().items():
+        p = crop_params(str(crop))
+        doy = p.sowing_doy + (p.days_to_peak + p.season_days) // 2
+        day = dt.date(year, 1, 1) + dt.timedelta(days=doy - 1)
+        if day < region.season.start:  # a season across the new year
+            day = dt.date(year + 1, 1, 1) + dt.timedelta(days=doy - 1)
+        days += [day] * int(n)
+    day = sorted(days)[len(days) // 2] if days else region.season.end
+    return min(max(day, region.season.start), region.season.end)
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -280,7 +311,11 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"5/5 exporting maps into {out / 'maps'}")
     from agririsk.export.run import export_region, read_scores
 
-    export_region(region, out / "maps", scores=read_scores(out / "scores" / "scores.parquet"), db=db)
+    fill = grain_fill_date(region)
+    print(f"    crop condition from the latest clear image up to mid grain-fill of the declared crops ({fill}); "
+          "after the harvest every field would be bare")
+    export_region(region, out / "maps", scores=read_scores(out / "scores" / "scores.parquet"), db=db,
+                  condition_date=fill)
     print(f"\ndemo finished in {time.monotonic() - t0:.0f}s")
     print(f"  scores   {out / 'scores' / 'scores.csv'}")
     print(f"  alerts   {out / 'maps' / 'alerts.csv'} (store: {db})")

@@ -48,6 +48,7 @@ def export_region(
     personal: pd.DataFrame | None = None,
     db: Path | None = None,
     report: Report | None = None,
+    condition_date: dt.date | None = None,
 ) -> dict[str, Path]:
     """Write the files of CONTRACTS.md §7 that exist so far to ``out``.
 
@@ -59,10 +60,12 @@ def export_region(
         scorecard when None.
     as_of : date printed on the maps (default: season start); the crop-condition raster
         (``risk_map.tif``, background of the maps) uses the latest clear acquisition up to
-        this date, or, when ``as_of`` is None and ``db`` is given, up to the last monitoring
-        run's date.
+        ``condition_date``, else this date, or, when both are None and ``db`` is given, up
+        to the last monitoring run's date.
     personal : farmer_id + personal columns, only with ``--include-personal-data``.
     db : the monitoring store; its alerts go to ``alerts.csv`` / ``alerts.geojson`` and onto the maps.
+    condition_date : the crop-condition raster's day: the latest clear acquisition up to it
+        (e.g. mid-season, where a map made after the harvest would show bare fields).
 
     Returns
     -------
@@ -70,7 +73,7 @@ def export_region(
     """
     report = report if report is not None else Report()
     out = Path(out)
-    condition_day = as_of
+    condition_day = condition_date or as_of
     as_of = as_of or region.season.start
     if scores is None:
         from agririsk.pipeline import score_region

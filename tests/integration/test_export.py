@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import geopandas as gpd
@@ -100,3 +101,26 @@ def test_export__html_renders_offline_in_headless_chromium(exported, tmp_path):
     background = np.all(np.abs(img - img[5, -5]) < 0.02, axis=-1)
     assert (~background).mean() > 0.2
     assert np.unique((img * 255).astype(int).reshape(-1, 3), axis=0).shape[0] > 5
+
+
+def test_export__condition_date_picks_the_latest_clear_image_up_to_it(exported, tmp_path):
+    import json
+
+    from agririsk.cli import grain_fill_date
+    from agririsk.region import Region
+
+    _, region_toml, default_out = exported
+    region = Region.from_toml(region_toml)
+    fill = grain_fill_date(region)
+    # the sample's summer crops flower mid-July and are harvested from mid-September
+    assert dt.date(2026, 7, 25) <= fill <= dt.date(2026, 9, 10)
+    assert region.season.start <= fill <= region.season.end
+    scores = region_toml.parent.parent / "scores" / "scores.parquet"
+    out = tmp_path / "o"
+    args = ["-q", "export", str(region_toml), "--out", str(out), "--scores", str(scores),
+            "--condition-date", fill.isoformat()]
+    assert main(args) == 0
+    day = dt.date.fromisoformat(json.loads((out / "manifest.json").read_text())["condition_date"])
+    default = json.loads((default_out / "manifest.json").read_text())["condition_date"]
+    assert fill - dt.timedelta(days=40) <= day <= fill
+    assert day > dt.date.fromisoformat(default)  # the default is the scores' date, the season start
