@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agririsk._cliargs import (
     add_parallel_options,
@@ -21,9 +20,6 @@ from agririsk._cliargs import (
     parallel_from_args,
     positive_int,
 )
-
-if TYPE_CHECKING:
-    from agririsk.region import Region
 
 logger = logging.getLogger("agririsk")
 
@@ -251,30 +247,6 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def grain_fill_date(region: Region) -> dt.date:
-    """Mid grain-fill of the region's season: the median over its parcels of the declared
-    crop's calendar day halfway between flowering and harvest (``crops.csv``: sowing +
-    (``days_to_peak`` + ``season_days``) / 2), within the season. The canopies stand then,
-    so damage of June to August shows against past seasons; after the harvest every field
-    is bare and the crop-condition map is blank.
-    """
-    from agririsk.crop_models import crop_params
-    from agririsk.inputs import Report, read_parcels
-
-    declared = read_parcels(region.parcels_path, Report())["declared_crop"].astype(str)
-    year = region.season.start.year
-    days = []
-    for crop, n in declared.value_counts().items():
-        p = crop_params(str(crop))
-        doy = p.sowing_doy + (p.days_to_peak + p.season_days) // 2
-        day = dt.date(year, 1, 1) + dt.timedelta(days=doy - 1)
-        if day < region.season.start:  # a season across the new year
-            day = dt.date(year + 1, 1, 1) + dt.timedelta(days=doy - 1)
-        days += [day] * int(n)
-    day = sorted(days)[len(days) // 2] if days else region.season.end
-    return min(max(day, region.season.start), region.season.end)
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from agririsk.inputs.cli_validate import run as run_validate
     from agririsk.sample import make_sample_region
@@ -309,7 +281,7 @@ def run_demo(args: argparse.Namespace) -> int:
         day += dt.timedelta(days=MONITOR_DEMO_DAYS)
     print(summary.format())
     print(f"5/5 exporting maps into {out / 'maps'}")
-    from agririsk.export.run import export_region, read_scores
+    from agririsk.export.run import export_region, grain_fill_date, read_scores
 
     fill = grain_fill_date(region)
     print(f"    crop condition from the latest clear image up to mid grain-fill of the declared crops ({fill}); "

@@ -305,11 +305,7 @@ class _NdviReader:
                 WarpedVRT(
                     src,
                     crs=crs,
-                    # the grid widened by the halo on every side (its origin moved up-left)
-                    transform=Affine(
-                        transform.a, transform.b, transform.c - self.halo * (transform.a + transform.b),
-                        transform.d, transform.e, transform.f - self.halo * (transform.d + transform.e),
-                    ),
+                    transform=transform @ Affine.translation(-self.halo, -self.halo),
                     width=width + 2 * self.halo,
                     height=height + 2 * self.halo,
                     resampling=Resampling.nearest,

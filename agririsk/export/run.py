@@ -17,7 +17,7 @@ from agririsk.export.vector import parcels_with_risk, write_alerts, write_parcel
 from agririsk.inputs import Report, read_parcels
 from agririsk.region import Region
 
-__all__ = ["export_region", "read_scores"]
+__all__ = ["export_region", "grain_fill_date", "read_scores"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +128,26 @@ def export_region(
         condition_date=None if condition is None else condition.attrs.get("date"),
     )
     return written
+
+
+def grain_fill_date(region: Region) -> dt.date:
+    """Mid grain-fill of the region's season: the median over its parcels of the declared
+    crop's calendar day halfway between flowering and harvest (``crops.csv``: sowing +
+    (``days_to_peak`` + ``season_days``) / 2), within the season. The canopies stand then,
+    so damage of June to August shows against past seasons; after the harvest every field
+    is bare and the crop-condition map is blank.
+    """
+    from agririsk.crop_models import crop_params
+
+    declared = read_parcels(region.parcels_path, Report())["declared_crop"].astype(str)
+    year = region.season.start.year
+    days = []
+    for crop, n in declared.value_counts().items():
+        p = crop_params(str(crop))
+        doy = p.sowing_doy + (p.days_to_peak + p.season_days) // 2
+        day = dt.date(year, 1, 1) + dt.timedelta(days=doy - 1)
+        if day < region.season.start:  # a season across the new year
+            day = dt.date(year + 1, 1, 1) + dt.timedelta(days=doy - 1)
+        days += [day] * int(n)
+    day = sorted(days)[len(days) // 2] if days else region.season.end
+    return min(max(day, region.season.start), region.season.end)

@@ -106,7 +106,7 @@ def test_export__html_renders_offline_in_headless_chromium(exported, tmp_path):
 def test_export__condition_date_picks_the_latest_clear_image_up_to_it(exported, tmp_path):
     import json
 
-    from agririsk.cli import grain_fill_date
+    from agririsk.export.run import grain_fill_date
     from agririsk.region import Region
 
     _, region_toml, default_out = exported
